@@ -127,10 +127,24 @@ static struct evconnlistener *listen_tcp(struct rpcsrv *s, const char *spec, cha
     struct evconnlistener *l;
     ev_socklen_t bl = sizeof(ss);
 
+    const char *colon = strrchr(spec, ':');
+    char *probe;
+    bool any_port = colon != NULL && strcmp(colon, ":0") == 0;
+
     memset(&ss, 0, sizeof(ss));
-    if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sl) < 0) {
+    /* evutil_parse_sockaddr_port refuses port 0, which tests use to get any free port. */
+    probe = any_port ? xasprintf("%.*s:1", (int)(colon - spec), spec) : xstrdup(spec);
+    if (evutil_parse_sockaddr_port(probe, (struct sockaddr *)&ss, &sl) < 0) {
+        free(probe);
         *err = xasprintf("rpc_listen: cannot parse '%s' as host:port", spec);
         return NULL;
+    }
+    free(probe);
+    if (any_port) {
+        if (ss.ss_family == AF_INET6)
+            ((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+        else
+            ((struct sockaddr_in *)&ss)->sin_port = 0;
     }
     l = evconnlistener_new_bind(s->ad->base, on_accept, s,
                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |

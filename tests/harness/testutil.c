@@ -336,6 +336,12 @@ void tu_authd_start(struct tu_authd *a, const struct tu_redis *r, const char *co
     free(ready);
     free(cfg);
     free(bin);
+    /* Listening is not ready: wait until both stores are connected (GET /hello 200). */
+    while (tu_http(a, "GET", "/hello", NULL, NULL, 0, NULL) != 200) {
+        if (now_ms() > deadline)
+            fail_msg("certbound-authd's /hello did not pass within 30 s");
+        pause_ms(10);
+    }
 }
 
 int tu_authd_run(struct tu_authd *a, const char *extra_json, const char *const *args,
