@@ -1,0 +1,19 @@
+# certbound on debian:bookworm with the same Debian packages as etc/deps.sh.
+FROM debian:bookworm AS build
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        build-essential cmake pkg-config libhiredis-dev libevent-dev libmsgpack-dev libpq-dev \
+        libssl-dev libjansson-dev && rm -rf /var/lib/apt/lists/*
+COPY . /src
+RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCB_BUILD_TESTS=OFF \
+    && cmake --build /build -j"$(nproc)"
+
+FROM debian:bookworm
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        libhiredis0.14 libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 \
+        libevent-openssl-2.1-7 libmsgpackc2 libpq5 libssl3 libjansson4 curl ca-certificates \
+    && rm -rf /var/lib/apt/lists/* && useradd --system certbound
+COPY --from=build /build/bin/certbound-authd /usr/local/bin/
+COPY etc/authd.example.json /etc/certbound/authd.json
+USER certbound
+EXPOSE 8181 9191
+ENTRYPOINT ["/usr/local/bin/certbound-authd", "--config", "/etc/certbound/authd.json"]
