@@ -9,11 +9,18 @@
 
 #include "common/xmem.h"
 
+/* pg_advisory_lock key (per database) held while migrating: "cbmigrat" in ASCII. */
+#define MIGRATE_LOCK_KEY 7161406656947052916LL
+
 /* Apply pending migrations. *applied (may be NULL) = how many were applied now.
  * 0, or -1 with *err a heap message (never containing the conninfo password). */
 int migrate_run(const char *conninfo, int timeout_ms, int *applied, char **err) CB_WARN_UNUSED;
 
-/* Number of embedded migrations and the highest version. */
+/* The highest embedded migration version. */
 int migrate_latest_version(void);
+
+/* Copy of a libpq message with password values ("password=…", "password='…'",
+ * "scheme://user:…@") replaced by "***" (heap). For error texts that may quote a conninfo. */
+char *migrate_scrub_password(const char *msg);
 
 #endif

@@ -58,7 +58,8 @@ struct cfg_key {
 int cfg_load(const struct cfg_key *table, size_t ntable, void *conf, const char *path,
              char *const *envp, char **err) CB_WARN_UNUSED;
 
-/* Same, from JSON text in memory instead of a file (used by tests and fuzzing). */
+/* Same, from JSON text in memory instead of a file (used by tests and fuzzing); text need
+ * not be NUL-terminated; NULL = none (defaults and environment only). */
 int cfg_load_text(const struct cfg_key *table, size_t ntable, void *conf, const char *text,
                   size_t len, char *const *envp, char **err) CB_WARN_UNUSED;
 

@@ -23,7 +23,8 @@ enum token_algo {
 /*
  * generateToken(org, key_id) of spec §4.2: strip org from the front of key_id; if hash_fn
  * is non-empty, base64 (padded, standard alphabet) of {"org":"<org>","id":"<id>","h":"<fn>"}
- * (an unknown fn name is written as given but hashes as murmur64, as Tyk); else org + id.
+ * (an unknown fn name is replaced by "murmur64" in the JSON, as Tyk's GenerateToken does);
+ * else org + id.
  * Returns a heap string.
  */
 char *token_generate(const char *org, const char *key_id, const char *hash_fn);
