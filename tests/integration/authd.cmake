@@ -21,3 +21,12 @@ foreach(t
         FIXTURES_REQUIRED "services;pki" TIMEOUT 120
         ENVIRONMENT "CB_TEST_ENV=${CB_TESTENV}/env;CB_TEST_SRCDIR=${PROJECT_SOURCE_DIR};CB_TEST_BINDIR=${CMAKE_BINARY_DIR}")
 endforeach()
+
+# Store outages: its own Redis and PostgreSQL, stopped and started under load.
+cb_integration_test(test_authd_outage ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_authd_outage.c
+    LIBS pthread)
+add_dependencies(test_authd_outage certbound-authd)
+set_tests_properties(integration.test_authd_outage PROPERTIES FIXTURES_REQUIRED "services;pki")
+
+# authd's key table against etc/authd.example.json and the README (no network).
+cb_unit_test(test_authd_cfg ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_authd_cfg.c LIBS cb_authd)
