@@ -54,9 +54,30 @@ struct rpc_msg {
 };
 
 /*
+ * Why a message was refused (the *err of RPC_BAD). Constants: compare by pointer.
+ * schema/rpc.md lists them with the rule each one enforces.
+ */
+extern const char rpc_err_frame_too_large[]; /* "frame too large" */
+extern const char rpc_err_empty_frame[];     /* "empty frame" */
+extern const char rpc_err_not_array[];       /* "not an array" */
+extern const char rpc_err_bad_arity[];       /* "bad arity" */
+extern const char rpc_err_bad_type[];        /* "bad message type" */
+extern const char rpc_err_bad_msgid[];       /* "msgid not an integer" */
+extern const char rpc_err_msgid_range[];     /* "msgid out of range" */
+extern const char rpc_err_bad_method[];      /* "method not a string" */
+extern const char rpc_err_bad_error[];       /* "error not nil or a map" */
+extern const char rpc_err_too_deep[];        /* "nesting too deep" */
+extern const char rpc_err_truncated[];       /* "truncated" */
+extern const char rpc_err_trailing[];        /* "trailing bytes" */
+extern const char rpc_err_container[];       /* "container larger than frame" */
+extern const char rpc_err_bad_byte[];        /* "invalid type byte" (0xc1) */
+extern const char rpc_err_unpack[];          /* "msgpack refused the payload" */
+
+/*
  * Look at buf[0..len): RPC_NEED_MORE until the header and the whole payload are there;
  * RPC_OK with *payload_len set (payload starts at buf + RPC_FRAME_HDR); RPC_BAD when the
- * announced length is 0 or over max.
+ * announced length is 0 or over max (max is capped at RPC_FRAME_MAX). Once the header is
+ * there, *payload_len is also set with RPC_NEED_MORE, so a reader knows how much to wait for.
  */
 enum rpc_status rpc_frame_peek(const unsigned char *buf, size_t len, size_t max,
                                size_t *payload_len, const char **err);
@@ -70,7 +91,11 @@ enum rpc_status rpc_frame_peek(const unsigned char *buf, size_t len, size_t max,
 enum rpc_status rpc_msg_decode(const unsigned char *payload, size_t len, msgpack_zone *zone,
                                struct rpc_msg *out, const char **err);
 
-/* Encoder: a growing buffer whose first 4 bytes are reserved for the length. */
+/*
+ * Encoder: a growing buffer whose first 4 bytes are reserved for the length. Each start
+ * call (rpc_enc_request/notify/result/error) begins a new frame and discards the previous
+ * one, so an encoder can be reused after rpc_enc_finish. Growth aborts on OOM (xmem).
+ */
 struct rpc_enc {
     msgpack_sbuffer sbuf;
     msgpack_packer pk; /* pack params / result / error details with msgpack_pack_* */
@@ -86,7 +111,7 @@ void rpc_enc_notify(struct rpc_enc *e, const char *method);
 void rpc_enc_result(struct rpc_enc *e, uint32_t msgid);
 /* A whole error response [1,msgid,{"code":code,"message":msg},nil]. */
 void rpc_enc_error(struct rpc_enc *e, uint32_t msgid, enum rpc_errcode code, const char *msg);
-/* Patch the length prefix; *buf/*len cover the whole frame (borrowed from e). -1 if the
+/* Patch the length prefix; *buf and *len cover the whole frame (borrowed from e). -1 if the
  * payload exceeds RPC_FRAME_MAX. */
 int rpc_enc_finish(struct rpc_enc *e, const unsigned char **buf, size_t *len) CB_WARN_UNUSED;
 
@@ -100,5 +125,11 @@ const msgpack_object *rpc_map_get(const msgpack_object *map, const char *key);
 bool rpc_obj_str(const msgpack_object *o, const char **s, size_t *n);
 /* Heap NUL-terminated copy of a str object, or NULL if o is not a str or holds a NUL. */
 char *rpc_obj_strdup(const msgpack_object *o);
+/*
+ * Read a response's error map {"code":int,"message":str}: 0 with *code and (*msg,*msg_len)
+ * (borrowed from the message) set; -1 if error is not such a map. Unknown keys are ignored.
+ */
+int rpc_error_get(const msgpack_object *error, int64_t *code, const char **msg,
+                  size_t *msg_len) CB_WARN_UNUSED;
 
 #endif
