@@ -31,7 +31,7 @@ struct pgc_config {
 struct pgc_stats {
     uint64_t queries;
     uint64_t errors;           /* timeouts, lost connections, SQL errors */
-    uint64_t reconnects;
+    uint64_t reconnects;       /* connection attempts after the first (all connections) */
 };
 
 /*
@@ -48,7 +48,9 @@ typedef void (*pgc_listen_ready_cb)(void *arg);
 
 struct pgc *pgc_new(struct event_base *base, const struct pgc_config *cfg);
 void pgc_start(struct pgc *p);
-/* Fails queued and in-flight queries with cb_err_shutdown synchronously, closes, frees. */
+/* Fails queued and in-flight queries with cb_err_shutdown synchronously, closes, frees.
+ * NULL is a no-op. May be called from one of this client's callbacks: the teardown then runs
+ * when that callback has returned, before control goes back to the loop. */
 void pgc_free(struct pgc *p);
 
 /*
@@ -60,11 +62,16 @@ int pgc_query(struct pgc *p, const char *sql, int nparams, const char *const *va
               const int *lengths, const int *binary, pgc_result_cb cb, void *arg)
     CB_WARN_UNUSED;
 
-/* LISTEN on channel over a dedicated connection, re-issued after every reconnect. */
+/* LISTEN on channel (any name: it is quoted) over a dedicated connection, re-issued after
+ * every reconnect; ready is called after each successful LISTEN. Once per client. Callbacks
+ * run from the loop. */
 void pgc_listen(struct pgc *p, const char *channel, pgc_notify_cb cb, pgc_listen_ready_cb ready,
                 void *arg);
 
+/* At least one pool connection is up (pgc_query can be accepted). */
 bool pgc_is_ready(const struct pgc *p);
+/* Last connection error (libpq's message, never the conninfo), "" once the whole pool is up
+ * again; borrowed until the next event. */
 const char *pgc_last_error(const struct pgc *p);
 void pgc_get_stats(const struct pgc *p, struct pgc_stats *out);
 

@@ -20,7 +20,8 @@
 struct rds;
 
 struct rds_config {
-    const char *host;          /* used when unix_socket is NULL or empty */
+    const char *host;          /* used when unix_socket is NULL or empty; an address:
+                                  hiredis resolves names with a blocking getaddrinfo() */
     int port;
     const char *unix_socket;
     const char *password;      /* AUTH after connect when non-empty (never logged) */
@@ -34,7 +35,7 @@ struct rds_config {
 struct rds_stats {
     uint64_t commands;
     uint64_t errors;           /* timeouts, disconnects, error replies */
-    uint64_t reconnects;
+    uint64_t reconnects;       /* connection attempts after the first (both connections) */
 };
 
 /* reply is borrowed for the duration of the call (NULL unless err is NULL or
@@ -50,7 +51,9 @@ struct rds *rds_new(struct event_base *base, const struct rds_config *cfg);
 /* Start connecting in the background; returns at once. */
 void rds_start(struct rds *r);
 /* Fails pending commands with cb_err_shutdown synchronously (the owner is going away:
- * callbacks must not touch the rds), disconnects, frees. NULL is a no-op. */
+ * callbacks must not touch the rds), disconnects, frees. NULL is a no-op. May be called from
+ * one of this client's callbacks: the teardown then runs when that callback has returned,
+ * before control goes back to the loop. */
 void rds_free(struct rds *r);
 
 /*
@@ -68,8 +71,10 @@ int rds_command(struct rds *r, rds_reply_cb cb, void *arg, const char *fmt, ...)
 void rds_subscribe(struct rds *r, const char *channel, rds_message_cb cb, void *arg);
 void rds_set_state_cb(struct rds *r, rds_state_cb cb, void *arg);
 
+/* The command connection is up and its handshake (AUTH / SELECT, else a PING) answered. */
 bool rds_is_ready(const struct rds *r);
-/* Last connection error text (for /hello), "" when none; borrowed until the next event. */
+/* Last connection error text (for /hello), "" when none (cleared when the command connection
+ * becomes ready again); borrowed until the next event. Never holds the password. */
 const char *rds_last_error(const struct rds *r);
 void rds_get_stats(const struct rds *r, struct rds_stats *out);
 
