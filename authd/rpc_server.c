@@ -532,22 +532,28 @@ static void m_session_get(struct rpc_conn *c, const struct rpc_msg *m)
     struct authd *ad = c->srv->ad;
     char *key = rpc_obj_strdup(rpc_map_get(&m->params, "key"));
     char *hash = rpc_obj_strdup(rpc_map_get(&m->params, "hash"));
+    bool by_hash = hash != NULL;
+    char *id = by_hash ? hash : key;
     struct rpc_call *call;
 
-    if ((key == NULL) == (hash == NULL) ||
-        (key != NULL && (long long)strlen(key) < ad->cfg->min_token_length)) {
+    if (key != NULL && hash != NULL) {
         free(key);
         free(hash);
-        if (key == NULL && hash == NULL)
-            send_error(c, m->msgid, RPC_E_BAD_REQUEST, "session.get needs key or hash");
-        else
-            send_json(c, m->msgid, json_pack("{s:b}", "found", 0));
+        send_error(c, m->msgid, RPC_E_BAD_REQUEST, "session.get needs key or hash, not both");
+        return;
+    }
+    if (id == NULL) {
+        send_error(c, m->msgid, RPC_E_BAD_REQUEST, "session.get needs key or hash");
+        return;
+    }
+    if (!by_hash && (long long)strlen(id) < ad->cfg->min_token_length) {
+        free(id);
+        send_json(c, m->msgid, json_pack("{s:b}", "found", 0));
         return;
     }
     call = call_new(c, m->msgid);
-    call->rkey = sessions_redis_key(ad, key != NULL ? key : hash, hash != NULL);
-    free(key);
-    free(hash);
+    call->rkey = sessions_redis_key(ad, id, by_hash);
+    free(id);
     if (sessions_get(ad, call->rkey, on_session, call) < 0) {
         send_error(c, m->msgid, RPC_E_UNAVAILABLE, "session store unavailable");
         call_free(call);

@@ -39,7 +39,7 @@ stop_all
 mkdir -p "$RUN"
 chmod 755 "$RUN"
 bash tests/harness/services.sh start "$RUN/services" >/dev/null
-set -a; . "$RUN/services/env"; set +a
+. "$RUN/services/env.sh"
 psql "$CB_TEST_PG_CONNINFO" -qtAc "SELECT 1 FROM pg_database WHERE datname = 'certbound'" | grep -q 1 ||
     psql "$CB_TEST_PG_CONNINFO" -qc "CREATE DATABASE certbound"
 bash tests/harness/certs.sh "$RUN/pki"

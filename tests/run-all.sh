@@ -13,6 +13,13 @@ JOBS=${CB_JOBS:-2}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+# gcc's -O2 analysis finds warnings clang's does not (and etc/quickstart.sh builds with
+# gcc): build the release preset with -Werror first, without running it.
+if [ "${CB_GCC_BUILD:-1}" = 1 ]; then
+    cmake --preset release >/dev/null
+    cmake --build --preset release -- --no-print-directory -s
+fi
+
 cmake --preset "$PRESET" >/dev/null
 cmake --build --preset "$PRESET" -- --no-print-directory -s
 

@@ -138,7 +138,8 @@ static int run(const char *cmd)
     st = st == -1 ? -1 : WEXITSTATUS(st);
     if (st != 0) {
         snprintf(full, sizeof(full), "echo 'command failed: %s'; cat '%s/cmd.log'", cmd, tmpdir);
-        (void)system(full);
+        if (system(full) != 0)
+            print_error("(cannot show %s/cmd.log)\n", tmpdir);
     }
     return st;
 }
