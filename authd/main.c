@@ -21,6 +21,7 @@
 #include "authd/http_api.h"
 #include "authd/migrate.h"
 #include "authd/pg_client.h"
+#include "authd/pushes.h"
 #include "authd/redis_client.h"
 #include "authd/rekey.h"
 #include "authd/rpc_server.h"
@@ -239,6 +240,7 @@ static void start_stores(struct daemon *d)
 
     d->ad.rds = rds_new(d->ad.base, &rc);
     d->ad.pgc = pgc_new(d->ad.base, &pc);
+    pushes_start(&d->ad);
     rds_start(d->ad.rds);
     pgc_start(d->ad.pgc);
 }

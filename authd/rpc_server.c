@@ -6,6 +6,7 @@
 #include "authd/rpc_server.h"
 
 #include <errno.h>
+#include <sys/queue.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "authd/apidefs.h"
 #include "authd/authd.h"
 #include "authd/authd_cfg.h"
+#include "authd/authorize.h"
 #include "authd/certstore.h"
 #include "authd/sessions.h"
 #include "authd/stats.h"
@@ -28,6 +30,7 @@
 #include "common/log.h"
 #include "common/mpjson.h"
 #include "common/rpc_chan.h"
+#include "common/strutil.h"
 #include "common/version.h"
 
 #define RPC_PROTOCOL 1
@@ -41,6 +44,7 @@ struct rpcsrv {
     char *unix_path;
     int port;
     size_t nconns, max_conns;
+    TAILQ_HEAD(, rpc_conn) subscribers; /* connections that called subscribe */
 };
 
 struct rpc_conn {
@@ -50,6 +54,8 @@ struct rpc_conn {
     size_t inflight;
     bool closed;
     bool trusted;        /* unix socket or loopback peer: may receive private keys */
+    bool subscribed;
+    TAILQ_ENTRY(rpc_conn) sub_link;
 };
 
 struct rpc_call {
@@ -71,6 +77,8 @@ static void m_apis_list(struct rpc_conn *c, const struct rpc_msg *m);
 static void m_certs_get(struct rpc_conn *c, const struct rpc_msg *m);
 static void m_session_get(struct rpc_conn *c, const struct rpc_msg *m);
 static void m_session_by_cert(struct rpc_conn *c, const struct rpc_msg *m);
+static void m_authorize(struct rpc_conn *c, const struct rpc_msg *m);
+static void m_subscribe(struct rpc_conn *c, const struct rpc_msg *m);
 
 /* The method table (schema/rpc.md). */
 static const struct {
@@ -82,6 +90,8 @@ static const struct {
     {"certs.get", m_certs_get},
     {"session.get", m_session_get},
     {"session.by_cert", m_session_by_cert},
+    {"authorize", m_authorize},
+    {"subscribe", m_subscribe},
 };
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -166,6 +176,7 @@ struct rpcsrv *rpcsrv_new(struct authd *ad, const char *listen, size_t max_conns
 
     s->ad = ad;
     s->max_conns = max_conns;
+    TAILQ_INIT(&s->subscribers);
     if (strncmp(listen, "unix:", 5) == 0)
         s->lis = listen_unix(s, listen + 5, err);
     else
@@ -180,6 +191,30 @@ struct rpcsrv *rpcsrv_new(struct authd *ad, const char *listen, size_t max_conns
 int rpcsrv_port(const struct rpcsrv *s)
 {
     return s->port;
+}
+
+void rpcsrv_publish(struct rpcsrv *s, const json_t *params)
+{
+    struct rpc_conn *c, *next;
+    const unsigned char *buf;
+    struct rpc_enc e;
+    size_t len;
+
+    if (TAILQ_EMPTY(&s->subscribers))
+        return;
+    rpc_enc_init(&e);
+    rpc_enc_notify(&e, "invalidate");
+    mpjson_pack(&e.pk, params);
+    if (rpc_enc_finish(&e, &buf, &len) == 0) {
+        /* A subscriber that cannot take the frame is closed by rpc_chan (output limit);
+         * on_close runs later from the loop, so the list stays intact here. */
+        for (c = TAILQ_FIRST(&s->subscribers); c != NULL; c = next) {
+            next = TAILQ_NEXT(c, sub_link);
+            if (!c->closed && rpc_chan_send(c->ch, buf, len) < 0)
+                log_warn("rpc: %s: invalidation dropped (output limit)", rpc_chan_name(c->ch));
+        }
+    }
+    rpc_enc_destroy(&e);
 }
 
 size_t rpcsrv_connections(const struct rpcsrv *s)
@@ -258,6 +293,10 @@ static void on_close(struct rpc_chan *ch, const char *err, void *arg)
         log_info("rpc: %s closed: %s", rpc_chan_name(ch), err);
     c->closed = true;
     c->srv->nconns--;
+    if (c->subscribed) {
+        TAILQ_REMOVE(&c->srv->subscribers, c, sub_link);
+        c->subscribed = false;
+    }
     rpc_chan_free(ch);
     c->ch = NULL;
     conn_unref(c);
@@ -603,4 +642,96 @@ static void m_session_by_cert(struct rpc_conn *c, const struct rpc_msg *m)
         send_error(c, m->msgid, RPC_E_UNAVAILABLE, "session store unavailable");
         call_free(call);
     }
+}
+
+static void m_subscribe(struct rpc_conn *c, const struct rpc_msg *m)
+{
+    if (!c->subscribed) {
+        TAILQ_INSERT_TAIL(&c->srv->subscribers, c, sub_link);
+        c->subscribed = true;
+    }
+    send_json(c, m->msgid, json_pack("{s:b}", "subscribed", 1));
+}
+
+/* An optional bool param: absent = def; any other type is refused (-1). */
+static int param_bool(const struct rpc_msg *m, const char *name, bool def, bool *out)
+{
+    const msgpack_object *o = rpc_map_get(&m->params, name);
+
+    if (o == NULL || o->type == MSGPACK_OBJECT_NIL) {
+        *out = def;
+        return 0;
+    }
+    if (o->type != MSGPACK_OBJECT_BOOLEAN)
+        return -1;
+    *out = o->via.boolean;
+    return 0;
+}
+
+/* An optional str param: absent/nil = NULL (0); a non-string is refused (-1). Heap copy. */
+static int param_str(const struct rpc_msg *m, const char *name, char **out)
+{
+    const msgpack_object *o = rpc_map_get(&m->params, name);
+
+    *out = NULL;
+    if (o == NULL || o->type == MSGPACK_OBJECT_NIL)
+        return 0;
+    *out = rpc_obj_strdup(o);
+    return *out == NULL ? -1 : 0;
+}
+
+static void on_authorized(const struct authorize_out *out, const char *serr, void *arg)
+{
+    struct rpc_call *call = arg;
+    json_t *r;
+
+    if (store_err(call, serr))
+        return;
+    r = json_pack("{s:i}", "status", out->status);
+    if (out->status == 200) {
+        json_object_set_new(r, "key_hash", json_string(out->key_hash));
+        json_object_set_new(r, "cache_ms", json_integer(out->cache_ms));
+    } else {
+        json_object_set_new(r, "error", json_string(out->error));
+    }
+    send_json(call->conn, call->msgid, r);
+    call_free(call);
+}
+
+static void m_authorize(struct rpc_conn *c, const struct rpc_msg *m)
+{
+    struct authorize_in in = {0};
+    char *api_id = NULL, *org_id = NULL, *cert_sha = NULL, *token = NULL;
+    struct rpc_call *call;
+    bool bad;
+
+    bad = param_str(m, "api_id", &api_id) < 0 || param_str(m, "org_id", &org_id) < 0 ||
+          param_str(m, "cert_sha", &cert_sha) < 0 || param_str(m, "token", &token) < 0 ||
+          param_bool(m, "use_certificate", false, &in.use_certificate) < 0 ||
+          param_bool(m, "static_mtls", false, &in.static_mtls) < 0 ||
+          param_bool(m, "tls", true, &in.tls) < 0 ||
+          param_bool(m, "cert_expired", false, &in.cert_expired) < 0;
+    if (!bad && (api_id == NULL || org_id == NULL))
+        bad = true;
+    if (!bad && cert_sha != NULL && (strlen(cert_sha) != 64 || !str_is_hex(cert_sha, 64)))
+        bad = true;
+    if (bad) {
+        send_error(c, m->msgid, RPC_E_BAD_REQUEST,
+                   "authorize needs api_id and org_id (str), cert_sha (64 hex), token (str), "
+                   "use_certificate/static_mtls/tls/cert_expired (bool)");
+    } else {
+        in.api_id = api_id;
+        in.org_id = org_id;
+        in.cert_sha = cert_sha;
+        in.token = token;
+        call = call_new(c, m->msgid);
+        if (authorize_start(c->srv->ad, &in, on_authorized, call) < 0) {
+            send_error(c, m->msgid, RPC_E_BAD_REQUEST, "authorize: bad parameters");
+            call_free(call);
+        }
+    }
+    free(api_id);
+    free(org_id);
+    free(cert_sha);
+    free(token);
 }

@@ -579,6 +579,37 @@ int tu_read_frame(int fd, unsigned char **payload, size_t *len, int timeout_ms)
     return 0;
 }
 
+json_t *tu_rpc_wait_notification(int fd, const char *method, int timeout_ms)
+{
+    long deadline = now_ms() + timeout_ms;
+
+    for (;;) {
+        long left = deadline - now_ms();
+        unsigned char *payload;
+        size_t plen;
+        msgpack_zone zone;
+        struct rpc_msg m;
+        const char *err;
+        json_t *params = NULL;
+
+        if (left <= 0 || tu_read_frame(fd, &payload, &plen, (int)left) < 0)
+            return NULL;
+        msgpack_zone_init(&zone, 4096);
+        if (rpc_msg_decode(payload, plen, &zone, &m, &err) != RPC_OK) {
+            msgpack_zone_destroy(&zone);
+            free(payload);
+            fail_msg("rpc frame does not decode: %s", err);
+        }
+        if (m.type == RPC_NOTIFY && m.method_len == strlen(method) &&
+            memcmp(m.method, method, m.method_len) == 0)
+            params = mpjson_to_json(&m.params);
+        msgpack_zone_destroy(&zone);
+        free(payload);
+        if (params != NULL)
+            return params;
+    }
+}
+
 int tu_rpc_call(int fd, const char *method, json_t *params, json_t **result, json_t **error)
 {
     static uint32_t next_id = 1;

@@ -83,6 +83,9 @@ int tu_rpc_connect(const struct tu_authd *a);
 /* Call method with params (JSON, stolen) and wait for the reply with msgid; returns 0 and
  * *result (new ref), or 1 and *error (new ref) for an error reply, or -1 on I/O failure. */
 int tu_rpc_call(int fd, const char *method, json_t *params, json_t **result, json_t **error);
+/* Wait (bounded) for a notification named method, skipping other frames; its params (new
+ * reference) or NULL on timeout/EOF. */
+json_t *tu_rpc_wait_notification(int fd, const char *method, int timeout_ms);
 /* Send raw bytes / read one frame's payload (heap) with a timeout; -1 on EOF/timeout. */
 int tu_send_all(int fd, const void *buf, size_t len);
 int tu_read_frame(int fd, unsigned char **payload, size_t *len, int timeout_ms);

@@ -14,7 +14,7 @@ foreach(t
         s64_create_with_bindings s65_put_bindings s68_unhashed_redis_name
         s69_murmur64_hashed_name s70_legacy_key_hash s71_short_token_never_found
         keys_crud_and_unknown_fields keys_access_rights_required bad_input_errors
-        apis_crud_and_validation rpc_methods rpc_malformed_frames config_errors_name_the_key
+        apis_crud_and_validation rpc_methods rpc_authorize_and_push rpc_malformed_frames config_errors_name_the_key
         hello_metrics_migrate)
     add_test(NAME authd.${t} COMMAND test_authd_api ${t})
     set_tests_properties(authd.${t} PROPERTIES LABELS "integration;e2e"

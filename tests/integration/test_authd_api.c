@@ -1214,6 +1214,106 @@ static void hello_metrics_migrate(void **state)
     free(out);
 }
 
+/* authorize's result map for a Certificate Auth API "api-d" of org "default". */
+static json_t *authorize_cert(int fd, const char *sha, const char *token)
+{
+    json_t *params = json_pack("{s:s,s:s,s:b,s:b}", "api_id", "api-d", "org_id", "default",
+                               "use_certificate", 1, "tls", 1);
+    json_t *res = NULL, *err = NULL;
+
+    if (sha != NULL)
+        json_object_set_new(params, "cert_sha", json_string(sha));
+    if (token != NULL)
+        json_object_set_new(params, "token", json_string(token));
+    if (tu_rpc_call(fd, "authorize", params, &res, &err) != 0)
+        fail_msg("authorize failed: %s", err != NULL ? json_dumps(err, 0) : "I/O");
+    return res;
+}
+
+static void expect_status(json_t *res, int status, const char *error)
+{
+    assert_int_equal(json_integer_value(json_object_get(res, "status")), status);
+    if (error != NULL)
+        tu_assert_json_str(res, "error", error);
+    json_decref(res);
+}
+
+/* The RPC half of Certificate Auth and the invalidation push (schema/rpc.md authorize,
+ * subscribe); the proxy's e2e tests replay the spec scenarios over TLS. */
+static void rpc_authorize_and_push(void **state)
+{
+    char *sha = sha_of("client2.crt"), *id = xasprintf("default%s", sha), *crt = pki("client2.crt");
+    char *kbody = key_body("default", id, NULL), *path, *want;
+    int fd = tu_rpc_connect(&authd), sub = tu_rpc_connect(&authd);
+    json_t *res = NULL, *err = NULL, *j = NULL, *n;
+    const char *key;
+
+    assert_int_equal(tu_rpc_call(sub, "subscribe", json_object(), &res, &err), 0);
+    assert_true(json_is_true(json_object_get(res, "subscribed")));
+    json_decref(res);
+    /* No session yet: 401; no certificate: 401 Client certificate required. */
+    expect_status(authorize_cert(fd, sha, NULL), 401, "Access to this API has been disallowed");
+    expect_status(authorize_cert(fd, NULL, "whatever"), 401, "Client certificate required");
+    assert_int_equal(upload("default", crt, NULL), 200);
+    n = tu_rpc_wait_notification(sub, "invalidate", 5000);
+    assert_non_null(n);
+    tu_assert_json_str(n, "type", "store");
+    tu_assert_json_str(n, "table", "certificates");
+    json_decref(n);
+    assert_int_equal(tu_admin(&authd, "POST", "/tyk/keys/create", kbody, &j), 200);
+    key = json_string_value(json_object_get(j, "key"));
+    n = tu_rpc_wait_notification(sub, "invalidate", 5000);
+    assert_non_null(n);
+    tu_assert_json_str(n, "type", "session");
+    json_decref(n);
+    /* Allowed, with X-Certbound-Key = sha256 hex of the key. */
+    res = authorize_cert(fd, sha, NULL);
+    assert_int_equal(json_integer_value(json_object_get(res, "status")), 200);
+    want = xmalloc(TOKEN_HASH_HEX_MAX + 1);
+    token_hash_hex(TOKEN_ALGO_SHA256, key, strlen(key), want);
+    tu_assert_json_str(res, "key_hash", want);
+    assert_true(json_integer_value(json_object_get(res, "cache_ms")) > 0);
+    json_decref(res);
+    /* Expired certificate: 403 before any lookup; a token is ignored in secure mode. */
+    res = authorize_cert(fd, sha, "invalid-token");
+    assert_int_equal(json_integer_value(json_object_get(res, "status")), 200);
+    json_decref(res);
+    {
+        json_t *p = json_pack("{s:s,s:s,s:b,s:s,s:b}", "api_id", "api-d", "org_id", "default",
+                              "use_certificate", 1, "cert_sha", sha, "cert_expired", 1);
+
+        assert_int_equal(tu_rpc_call(fd, "authorize", p, &res, &err), 0);
+        expect_status(res, 403, "Certificate has expired");
+    }
+    /* Bad params: 400, connection kept. */
+    assert_int_equal(tu_rpc_call(fd, "authorize", json_pack("{s:i}", "api_id", 1), &res, &err), 1);
+    assert_int_equal(json_integer_value(json_object_get(err, "code")), 400);
+    json_decref(err);
+    /* Deleting the certificate revokes: the push comes, then 403. */
+    delete_cert(id);
+    n = tu_rpc_wait_notification(sub, "invalidate", 5000);
+    assert_non_null(n);
+    tu_assert_json_str(n, "op", "delete");
+    json_decref(n);
+    expect_status(authorize_cert(fd, sha, NULL), 403, "Access to this API has been disallowed");
+    path = xasprintf("/tyk/keys/%s", key);
+    assert_int_equal(tu_admin(&authd, "DELETE", path, NULL, NULL), 200);
+    expect_status(authorize_cert(fd, sha, NULL), 401, "Access to this API has been disallowed");
+    /* Auth token mode: no token → 401 Authorization field missing. */
+    assert_int_equal(tu_rpc_call(fd, "authorize", json_pack("{s:s,s:s}", "api_id", "x", "org_id",
+                                                           ""), &res, &err), 0);
+    expect_status(res, 401, "Authorization field missing");
+    json_decref(j);
+    free(path);
+    free(want);
+    free(kbody);
+    free(crt);
+    free(id);
+    free(sha);
+    close(fd);
+    close(sub);
+}
+
 #define T(f) cmocka_unit_test(f)
 
 int main(int argc, char **argv)
@@ -1230,7 +1330,7 @@ int main(int argc, char **argv)
         T(s64_create_with_bindings), T(s65_put_bindings), T(s68_unhashed_redis_name),
         T(s69_murmur64_hashed_name), T(s70_legacy_key_hash), T(s71_short_token_never_found),
         T(keys_crud_and_unknown_fields), T(keys_access_rights_required), T(bad_input_errors),
-        T(apis_crud_and_validation), T(rpc_methods), T(rpc_malformed_frames),
+        T(apis_crud_and_validation), T(rpc_methods), T(rpc_authorize_and_push), T(rpc_malformed_frames),
         T(config_errors_name_the_key), T(hello_metrics_migrate),
     };
 
