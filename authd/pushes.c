@@ -80,6 +80,17 @@ static void on_redis_state(bool ready, void *arg)
         resync(arg, "Redis");
 }
 
+void pushes_session_now(struct authd *ad, const char *rkey)
+{
+    publish(ad, json_pack("{s:s, s:s}", "type", "session", "key", rkey));
+}
+
+void pushes_store_now(struct authd *ad, const char *table, const char *op, const char *id)
+{
+    publish(ad, json_pack("{s:s, s:s, s:s, s:s}", "type", "store", "table", table, "op", op,
+                          "id", id));
+}
+
 void pushes_start(struct authd *ad)
 {
     rds_subscribe(ad->rds, AUTHD_INVALIDATE_CHANNEL, on_redis_message, ad);

@@ -13,6 +13,7 @@
 #include "authd/authd.h"
 #include "authd/authd_cfg.h"
 #include "authd/certstore.h"
+#include "authd/pushes.h"
 #include "common/errs.h"
 #include "common/log.h"
 #include "common/strutil.h"
@@ -183,6 +184,7 @@ static void on_written(const PGresult *res, const char *err, void *arg)
     } else {
         log_info("API %s %s (revision %s)", op->api_id, put ? "modified" : "added",
                  PQgetvalue(res, 0, 0));
+        pushes_store_now(op->r->ad, "api_definitions", put ? "update" : "insert", op->api_id);
         api_reply_action(op->r, op->api_id, put ? "modified" : "added");
     }
     api_op_free(op);
@@ -228,6 +230,7 @@ static void on_deleted(const PGresult *res, const char *err, void *arg)
             api_reply_error(op->r, 404, "API not found");
         } else {
             log_info("API %s deleted", op->api_id);
+            pushes_store_now(op->r->ad, "api_definitions", "delete", op->api_id);
             api_reply_action(op->r, op->api_id, "deleted");
         }
     }

@@ -14,6 +14,7 @@
 #include "authd/authd.h"
 #include "authd/authd_cfg.h"
 #include "authd/certstore.h"
+#include "authd/pushes.h"
 #include "common/certinfo.h"
 #include "common/errs.h"
 #include "common/keycrypt.h"
@@ -218,8 +219,10 @@ static void on_deleted(const PGresult *res, const char *err, void *arg)
     struct cert_op *op = arg;
 
     if (!store_failed(op->r, err)) {
-        if (strcmp(PQcmdTuples((PGresult *)res), "0") != 0)
+        if (strcmp(PQcmdTuples((PGresult *)res), "0") != 0) {
             log_info("certificate %s removed", op->id);
+            pushes_store_now(op->r->ad, "certificates", "delete", op->id);
+        }
         api_reply_status_ok(op->r, "removed");
     }
     cert_op_free(op);

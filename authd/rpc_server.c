@@ -44,6 +44,9 @@ struct rpcsrv {
     char *unix_path;
     int port;
     size_t nconns, max_conns;
+    size_t nalloc;                      /* rpc_conn structs alive (open or with calls) */
+    bool dying;                         /* rpcsrv_free ran: the last rpc_conn frees s */
+    TAILQ_HEAD(, rpc_conn) conns;       /* open connections */
     TAILQ_HEAD(, rpc_conn) subscribers; /* connections that called subscribe */
 };
 
@@ -55,6 +58,7 @@ struct rpc_conn {
     bool closed;
     bool trusted;        /* unix socket or loopback peer: may receive private keys */
     bool subscribed;
+    TAILQ_ENTRY(rpc_conn) link;
     TAILQ_ENTRY(rpc_conn) sub_link;
 };
 
@@ -176,6 +180,7 @@ struct rpcsrv *rpcsrv_new(struct authd *ad, const char *listen, size_t max_conns
 
     s->ad = ad;
     s->max_conns = max_conns;
+    TAILQ_INIT(&s->conns);
     TAILQ_INIT(&s->subscribers);
     if (strncmp(listen, "unix:", 5) == 0)
         s->lis = listen_unix(s, listen + 5, err);
@@ -230,15 +235,30 @@ void rpcsrv_stop(struct rpcsrv *s)
     }
 }
 
+static void conn_detach(struct rpc_conn *c);
+
 void rpcsrv_free(struct rpcsrv *s)
 {
+    struct rpc_conn *c;
+
     if (s == NULL)
         return;
     rpcsrv_stop(s);
     if (s->unix_path != NULL)
         unlink(s->unix_path);
     free(s->unix_path);
-    free(s);
+    s->unix_path = NULL;
+    /* Close what is still open; a connection with calls in flight lives on (closed) until
+     * the stores fail those calls, and the last one to go frees s. */
+    while ((c = TAILQ_FIRST(&s->conns)) != NULL) {
+        rpc_chan_free(c->ch);
+        c->ch = NULL;
+        conn_detach(c);
+        conn_unref(c);
+    }
+    s->dying = true;
+    if (s->nalloc == 0)
+        free(s);
 }
 
 /* ---- connections ---- */
@@ -277,6 +297,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->srv = s;
     c->refs = 1;
     c->trusted = peer_is_local(sa);
+    TAILQ_INSERT_TAIL(&s->conns, c, link);
+    s->nalloc++;
     s->nconns++;
     stats_inc(s->ad->stats, ST_RPC_CONNECTIONS);
     snprintf(name, sizeof(name), "rpc#%zu", s->nconns);
@@ -291,21 +313,33 @@ static void on_close(struct rpc_chan *ch, const char *err, void *arg)
         stats_inc(c->srv->ad->stats, ST_RPC_PROTOCOL_ERRORS);
     if (err != NULL)
         log_info("rpc: %s closed: %s", rpc_chan_name(ch), err);
+    rpc_chan_free(ch);
+    c->ch = NULL;
+    conn_detach(c);
+    conn_unref(c);
+}
+
+/* The channel is gone: off the lists, never written to again. */
+static void conn_detach(struct rpc_conn *c)
+{
     c->closed = true;
     c->srv->nconns--;
+    TAILQ_REMOVE(&c->srv->conns, c, link);
     if (c->subscribed) {
         TAILQ_REMOVE(&c->srv->subscribers, c, sub_link);
         c->subscribed = false;
     }
-    rpc_chan_free(ch);
-    c->ch = NULL;
-    conn_unref(c);
 }
 
 static void conn_unref(struct rpc_conn *c)
 {
-    if (--c->refs == 0)
-        free(c);
+    struct rpcsrv *s = c->srv;
+
+    if (--c->refs > 0)
+        return;
+    free(c);
+    if (--s->nalloc == 0 && s->dying)
+        free(s);
 }
 
 static void on_msg(struct rpc_chan *ch, const struct rpc_msg *m, void *arg)

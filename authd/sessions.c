@@ -4,6 +4,8 @@
  */
 #include "authd/sessions.h"
 
+#include "authd/pushes.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,6 +161,8 @@ int sessions_list(struct authd *ad, sessions_list_cb cb, void *arg)
 void sessions_publish_invalidation(struct authd *ad, const char *rkey)
 {
     char *msg = xasprintf("{\"type\":\"session\",\"key\":\"%s\"}", rkey);
+
+    pushes_session_now(ad, rkey);
 
     /* A lost publish only delays invalidation until the proxy's cache entry is refreshed. */
     if (rds_command(ad->rds, on_published, NULL, "PUBLISH %s %s", AUTHD_INVALIDATE_CHANNEL, msg) < 0)
