@@ -29,7 +29,7 @@
 
 #define ADMIN_SECRET "test-admin-secret"
 
-static long now_ms(void)
+long tu_now_ms(void)
 {
     struct timespec ts;
 
@@ -38,7 +38,7 @@ static long now_ms(void)
 }
 
 /* Wait a little without a fixed sleep budget: poll() on nothing for ms. */
-static void pause_ms(int ms)
+void tu_pause_ms(int ms)
 {
     poll(NULL, 0, ms);
 }
@@ -175,7 +175,7 @@ char *tu_pki_file(const char *name)
 
 /* ---- redis ---- */
 
-static pid_t spawn(const char *const *argv, const char *log_path)
+pid_t tu_spawn(const char *const *argv, const char *log_path)
 {
     pid_t pid = fork();
 
@@ -210,18 +210,18 @@ void tu_redis_start(struct tu_redis *r)
         const char *argv[] = {"redis-server", "--port", "0", "--unixsocket", r->sock,
                               "--save", "", "--appendonly", "no", "--dir", r->dir, NULL};
 
-        r->pid = spawn(argv, log);
+        r->pid = tu_spawn(argv, log);
     }
     free(log);
-    deadline = now_ms() + 10000;
-    while (now_ms() < deadline) {
+    deadline = tu_now_ms() + 10000;
+    while (tu_now_ms() < deadline) {
         c = redisConnectUnix(r->sock);
         if (c != NULL && c->err == 0) {
             redisFree(c);
             return;
         }
         redisFree(c);
-        pause_ms(20);
+        tu_pause_ms(20);
     }
     fail_msg("redis-server did not start on %s", r->sock);
 }
@@ -259,7 +259,7 @@ char *tu_pg_create_db(const char *prefix)
 {
     const char *base = tu_env("CB_TEST_PG_CONNINFO");
     PGconn *pg = tu_pg_connect(base);
-    char *name = xasprintf("%s_%d_%ld", prefix, (int)getpid(), now_ms() % 100000);
+    char *name = xasprintf("%s_%d_%ld", prefix, (int)getpid(), tu_now_ms() % 100000);
     char *sql = xasprintf("CREATE DATABASE %s", name);
     PGresult *res = PQexec(pg, sql);
     char *ci;
@@ -334,9 +334,9 @@ void tu_authd_start(struct tu_authd *a, const struct tu_redis *r, const char *co
     {
         const char *argv[] = {bin, "--config", cfg, "--ready-file", ready, NULL};
 
-        a->pid = spawn(argv, a->log_path);
+        a->pid = tu_spawn(argv, a->log_path);
     }
-    deadline = now_ms() + 30000;
+    deadline = tu_now_ms() + 30000;
     while ((text = tu_read_file(ready, NULL)) == NULL) {
         int st;
 
@@ -345,9 +345,9 @@ void tu_authd_start(struct tu_authd *a, const struct tu_redis *r, const char *co
 
             fail_msg("certbound-authd exited during start-up:\n%s", log != NULL ? log : "");
         }
-        if (now_ms() > deadline)
+        if (tu_now_ms() > deadline)
             fail_msg("certbound-authd did not become ready within 30 s");
-        pause_ms(10);
+        tu_pause_ms(10);
     }
     j = json_loads(text, 0, NULL);
     a->http_port = (int)json_integer_value(json_object_get(j, "http_port"));
@@ -359,9 +359,9 @@ void tu_authd_start(struct tu_authd *a, const struct tu_redis *r, const char *co
     free(bin);
     /* Listening is not ready: wait until both stores are connected (GET /hello 200). */
     while (tu_http(a, "GET", "/hello", NULL, NULL, 0, NULL) != 200) {
-        if (now_ms() > deadline)
+        if (tu_now_ms() > deadline)
             fail_msg("certbound-authd's /hello did not pass within 30 s");
-        pause_ms(10);
+        tu_pause_ms(10);
     }
 }
 
@@ -378,7 +378,7 @@ int tu_authd_run(struct tu_authd *a, const char *extra_json, const char *const *
     for (int i = 0; args != NULL && args[i] != NULL && n < 15; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    pid = spawn(argv, log);
+    pid = tu_spawn(argv, log);
     waitpid(pid, &st, 0);
     if (out != NULL)
         *out = tu_read_file(log, NULL);
@@ -399,7 +399,7 @@ bool tu_authd_log_contains(const struct tu_authd *a, const char *needle)
 
 void tu_authd_stop(struct tu_authd *a)
 {
-    long deadline = now_ms() + 15000;
+    long deadline = tu_now_ms() + 15000;
     int st = 0;
     char *log;
 
@@ -407,12 +407,12 @@ void tu_authd_stop(struct tu_authd *a)
         return;
     kill(a->pid, SIGTERM);
     while (waitpid(a->pid, &st, WNOHANG) == 0) {
-        if (now_ms() > deadline) {
+        if (tu_now_ms() > deadline) {
             kill(a->pid, SIGKILL);
             waitpid(a->pid, &st, 0);
             fail_msg("certbound-authd did not stop within 15 s of SIGTERM");
         }
-        pause_ms(10);
+        tu_pause_ms(10);
     }
     a->pid = 0;
     log = tu_read_file(a->log_path, NULL);
@@ -546,7 +546,7 @@ static int read_n(int fd, unsigned char *buf, size_t len, long deadline)
 
     while (got < len) {
         struct pollfd pfd = {fd, POLLIN, 0};
-        long left = deadline - now_ms();
+        long left = deadline - tu_now_ms();
         ssize_t n;
 
         if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
@@ -561,7 +561,7 @@ static int read_n(int fd, unsigned char *buf, size_t len, long deadline)
 
 int tu_read_frame(int fd, unsigned char **payload, size_t *len, int timeout_ms)
 {
-    long deadline = now_ms() + timeout_ms;
+    long deadline = tu_now_ms() + timeout_ms;
     unsigned char hdr[4];
     size_t n;
 
@@ -581,10 +581,10 @@ int tu_read_frame(int fd, unsigned char **payload, size_t *len, int timeout_ms)
 
 json_t *tu_rpc_wait_notification(int fd, const char *method, int timeout_ms)
 {
-    long deadline = now_ms() + timeout_ms;
+    long deadline = tu_now_ms() + timeout_ms;
 
     for (;;) {
-        long left = deadline - now_ms();
+        long left = deadline - tu_now_ms();
         unsigned char *payload;
         size_t plen;
         msgpack_zone zone;
