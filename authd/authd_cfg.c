@@ -19,8 +19,6 @@
 
 static int validate_hash_fn(const void *field, char **err);
 static int validate_tls_version(const void *field, char **err);
-static int validate_log_level(const void *field, char **err);
-static int validate_log_format(const void *field, char **err);
 
 const struct cfg_key authd_cfg_keys[] = {
     {"check_listen", CFG_STRING, OFF(check_listen), "", NOLIM, 0, NULL},
@@ -33,8 +31,8 @@ const struct cfg_key authd_cfg_keys[] = {
     {"hash_keys", CFG_BOOL, OFF(hash_keys), "true", NOLIM, 0, NULL},
     {"listen_address", CFG_STRING, OFF(listen_address), "127.0.0.1", NOLIM, 0, NULL},
     {"listen_port", CFG_INT, OFF(listen_port), "8181", 0, 65535, 0, NULL},
-    {"log_format", CFG_STRING, OFF(log_format), "text", NOLIM, 0, validate_log_format},
-    {"log_level", CFG_STRING, OFF(log_level), "info", NOLIM, 0, validate_log_level},
+    {"log_format", CFG_STRING, OFF(log_format), "text", NOLIM, 0, cfg_validate_log_format},
+    {"log_level", CFG_STRING, OFF(log_level), "info", NOLIM, 0, cfg_validate_log_level},
     {"metrics_require_secret", CFG_BOOL, OFF(metrics_require_secret), "false", NOLIM, 0, NULL},
     {"min_token_length", CFG_INT, OFF(min_token_length), "3", 0, 1024, 0, NULL},
     {"rpc_listen", CFG_STRING, OFF(rpc_listen), "127.0.0.1:9191", NOLIM, 0, NULL},
@@ -104,26 +102,6 @@ static int validate_tls_version(const void *field, char **err)
     if (v == 771 || v == 772)
         return 0;
     *err = xasprintf("%lld is not a supported TLS version (771 = TLS 1.2, 772 = TLS 1.3)", v);
-    return -1;
-}
-
-static int validate_log_level(const void *field, char **err)
-{
-    enum log_level l;
-
-    if (log_parse_level(*(char *const *)field, &l) == 0)
-        return 0;
-    *err = xstrdup("must be one of error, warn, info, debug");
-    return -1;
-}
-
-static int validate_log_format(const void *field, char **err)
-{
-    enum log_format f;
-
-    if (log_parse_format(*(char *const *)field, &f) == 0)
-        return 0;
-    *err = xstrdup("must be text or json");
     return -1;
 }
 

@@ -10,6 +10,8 @@
  */
 #include "common/cfg.h"
 
+#include "common/log.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -690,4 +692,24 @@ static json_t *dump_value(const struct cfg_key *k, const void *field)
     default:
         return json_null();
     }
+}
+
+int cfg_validate_log_level(const void *field, char **err)
+{
+    enum log_level l;
+
+    if (log_parse_level(*(char *const *)field, &l) == 0)
+        return 0;
+    *err = xstrdup("must be one of error, warn, info, debug");
+    return -1;
+}
+
+int cfg_validate_log_format(const void *field, char **err)
+{
+    enum log_format f;
+
+    if (log_parse_format(*(char *const *)field, &f) == 0)
+        return 0;
+    *err = xstrdup("must be text or json");
+    return -1;
 }

@@ -69,6 +69,10 @@ void cfg_free(const struct cfg_key *table, size_t ntable, void *conf);
 /* JSON object of every key and its effective value, sensitive ones as "<redacted>". */
 json_t *cfg_dump(const struct cfg_key *table, size_t ntable, const void *conf);
 
+/* Validators for the log_level and log_format keys both daemons have. */
+int cfg_validate_log_level(const void *field, char **err);
+int cfg_validate_log_format(const void *field, char **err);
+
 /* Env var name for a key path, e.g. "redis.host" → "CERTBOUND_REDIS_HOST" (heap). */
 char *cfg_env_name(const char *path);
 

@@ -81,9 +81,10 @@ static size_t escape_into(char *dst, size_t cap, const char *src)
     return o;
 }
 
-void log_vmsg(enum log_level level, const char *file, int line, const char *fmt, va_list ap)
+void log_vmsg(enum log_level level, const char *file, int line_no, const char *fmt, va_list ap)
 {
-    char msg[2048], esc[4096], ts[64];
+    char msg[2048], esc[4096], ts[64], line[4608];
+    int n;
     struct timeval tv;
     struct tm tm;
 
@@ -96,15 +97,26 @@ void log_vmsg(enum log_level level, const char *file, int line, const char *fmt,
     snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (int)(tv.tv_usec / 1000));
+    /* One write() per line: the proxy's worker threads log concurrently, and a line
+     * must never interleave with another. */
     if (log_fmt == LOG_FMT_JSON)
-        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\",\"pid\":%d,\"msg\":\"%s\"}\n",
-                ts, level_names[level], log_prog, (int)getpid(), esc);
+        n = snprintf(line, sizeof(line),
+                     "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\",\"pid\":%d,\"msg\":\"%s\"}\n",
+                     ts, level_names[level], log_prog, (int)getpid(), esc);
     else if (level == LOG_LVL_DEBUG)
-        fprintf(stderr, "%s %s %s[%d]: %s (%s:%d)\n", ts, level_names[level], log_prog,
-                (int)getpid(), esc, file, line);
+        n = snprintf(line, sizeof(line), "%s %s %s[%d]: %s (%s:%d)\n", ts, level_names[level],
+                     log_prog, (int)getpid(), esc, file, line_no);
     else
-        fprintf(stderr, "%s %s %s[%d]: %s\n", ts, level_names[level], log_prog, (int)getpid(),
-                esc);
+        n = snprintf(line, sizeof(line), "%s %s %s[%d]: %s\n", ts, level_names[level], log_prog,
+                     (int)getpid(), esc);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof(line)) {
+        n = (int)sizeof(line) - 1;
+        line[n - 1] = '\n';
+    }
+    if (write(STDERR_FILENO, line, (size_t)n) < 0)
+        return;
 }
 
 void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)

@@ -66,17 +66,23 @@ void *xmemdup(const void *p, size_t n)
     return q;
 }
 
+char *xvasprintf(const char *fmt, va_list ap)
+{
+    char *s;
+
+    if (vasprintf(&s, fmt, ap) < 0)
+        die("out of memory formatting a string");
+    return s;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
     va_list ap;
     char *s;
-    int n;
 
     va_start(ap, fmt);
-    n = vasprintf(&s, fmt, ap);
+    s = xvasprintf(fmt, ap);
     va_end(ap);
-    if (n < 0)
-        die("out of memory formatting a string");
     return s;
 }
 

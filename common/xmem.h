@@ -7,6 +7,7 @@
 #define CB_COMMON_XMEM_H
 
 #include <stdbool.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 #define CB_WARN_UNUSED __attribute__((warn_unused_result))
@@ -42,6 +43,7 @@ char *xstrndup(const char *s, size_t n);
 void *xmemdup(const void *p, size_t n);
 /* printf into a new heap string; never NULL. */
 char *xasprintf(const char *fmt, ...) CB_PRINTF(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) CB_PRINTF(1, 0);
 
 /* *out = a * b; false on overflow. */
 bool cb_mul_ok(size_t a, size_t b, size_t *out) CB_WARN_UNUSED;
