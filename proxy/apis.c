@@ -1,0 +1,1037 @@
+/*
+ * apis: the immutable API snapshot (apis.h). Everything a handshake or a request needs is
+ * computed here once per change: the routing table, each mTLS API's allowlist (leaf hashes,
+ * expiry and a store of its CA entries), the per-domain client-certificate policy with its
+ * store and CA names, and the server certificates. The request path never parses PEM or
+ * JSON. Not for fetching (authd_client) nor for session decisions (authz).
+ *
+ * Decisions of ours (documented here and in the report):
+ * - A listen_path matches as a raw string prefix of the path, as Tyk's PathPrefix does
+ *   ("/x" also matches "/xyz"); a listen_path ending in '/' (other than "/") also matches
+ *   the path without that slash ("/x/" matches "/x"). Longest wins; an exact Host match
+ *   beats the APIs with an empty domain.
+ * - gorilla host patterns (domains containing '{') are not supported: such APIs never
+ *   route and take no part in the TLS policy.
+ * - Certificate references are store ids only (no inline PEM, no file paths).
+ * - use_param/use_cookie are on when the flag is set or a param_name/cookie_name is given,
+ *   as in Tyk's getAuthToken.
+ */
+#include "proxy/apis.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+
+#include "common/certinfo.h"
+#include "common/log.h"
+#include "common/strutil.h"
+#include "proxy/proxy_cfg.h"
+
+/* Client-auth levels while building (spec §3.1 step 2); ordered as Tyk's. */
+#define LVL_NONE_BUT_EXISTS (-1)
+#define LVL_UNSET           0
+#define LVL_REQUEST         1
+#define LVL_REQUIRE         2
+
+#define MAX_HOST 255
+
+struct allow_entry {
+    unsigned char sha[SHA256_DIGEST_LENGTH]; /* of the entry's leaf DER */
+    time_t not_after;
+};
+
+struct allowlist {
+    struct allow_entry *v; /* every certificate entry (public keys left out) */
+    size_t n;
+    X509_STORE *ca_store; /* entries whose leaf is a CA, PARTIAL_CHAIN; NULL if none */
+};
+
+struct api_ext {
+    struct api pub;
+    json_t *elem; /* the apis.list element (keeps api_id alive) */
+    char *domain; /* lowercase, port stripped; pub.domain points here */
+};
+
+struct route {
+    const char *domain;
+    const struct api *api;
+    size_t lp_len;
+    size_t order; /* position in the list: ties keep the stored order */
+};
+
+struct dom_policy {
+    char *domain;
+    int level;         /* LVL_* */
+    bool has_mtls;     /* an mTLS API lives on this domain */
+    X509_STORE *store; /* allowlist pool of the mTLS APIs here, PARTIAL_CHAIN */
+    STACK_OF(X509_NAME) *names;
+};
+
+struct apis {
+    atomic_int refs;
+    long long revision;
+    struct api_ext *v;
+    size_t n;
+    struct route *routes; /* active, routable APIs sorted by (domain, -lp_len, order) */
+    size_t nroutes;
+    struct dom_policy *pol; /* sorted by domain */
+    size_t npol;
+    struct server_cert **certs;
+    size_t ncerts;
+};
+
+/* A certificate-store entry parsed once per build. */
+struct pcert {
+    const char *id;     /* borrows the certs object's key */
+    const json_t *elem; /* the certs.get element */
+    bool usable;        /* known and parsed (false: logged once and skipped) */
+    bool pubkey;
+    bool key_tried;
+    STACK_OF(X509) *chain;
+    EVP_PKEY *key;
+};
+
+struct build {
+    const json_t *certs;
+    const struct proxy_config *cfg;
+    json_t *index; /* id -> index into pc */
+    struct pcert *pc;
+    size_t npc, cap;
+};
+
+static const char msg_no_tls[] = "TLS not enabled";
+static const char msg_no_cert[] = "Client TLS certificate is required";
+static const char msg_expired[] = "Certificate has expired";
+
+static int parse_api(struct build *b, const json_t *elem, struct api_ext *x, char **err);
+static int parse_target(const char *url, struct api_target *t, char **err);
+static const char *jstr(const json_t *o, const char *key, const char *dflt);
+static bool jbool(const json_t *o, const char *key, bool dflt);
+static char *norm_domain(const char *d);
+static struct pcert *pcert_get(struct build *b, const char *id);
+static bool pcert_load_key(struct pcert *p);
+static void build_free(struct build *b);
+static struct allowlist *allowlist_build(struct build *b, const struct api *api);
+static void allowlist_free(struct allowlist *al);
+static void for_each_allow_id(const struct build *b, const struct api *api,
+                              void (*fn)(struct build *, const char *, void *), void *arg);
+static void build_routes(struct apis *a);
+static void build_policies(struct apis *a, struct build *b);
+static void build_server_certs(struct apis *a, struct build *b);
+static X509_STORE *store_new(void);
+static time_t asn1_to_time(const ASN1_TIME *t);
+static bool x509_is_ca(X509 *x);
+
+/* ---- public functions ---- */
+
+struct apis *apis_build(const json_t *list, const json_t *certs, const struct proxy_config *cfg,
+                        char **err)
+{
+    const json_t *arr = json_object_get(list, "apis");
+    const json_t *rev = json_object_get(list, "revision");
+    struct build b = {0};
+    struct apis *a;
+    const json_t *elem;
+    size_t i;
+
+    if (!json_is_object(list) || !json_is_array(arr) || (rev != NULL && !json_is_integer(rev))) {
+        *err = xstrdup("apis.list: result is not {\"revision\":int, \"apis\":[…]}");
+        return NULL;
+    }
+    if (certs != NULL && !json_is_object(certs)) {
+        *err = xstrdup("certs: not an object of id -> certs.get element");
+        return NULL;
+    }
+    b.certs = certs;
+    b.cfg = cfg;
+    b.index = json_object();
+    a = xcalloc(1, sizeof(*a));
+    atomic_init(&a->refs, 1);
+    a->revision = rev != NULL ? (long long)json_integer_value(rev) : 0;
+    a->v = xcalloc(json_array_size(arr) + 1, sizeof(*a->v));
+    json_array_foreach(arr, i, elem)
+    {
+        char *e = NULL;
+        struct api_ext *x = &a->v[a->n];
+
+        if (parse_api(&b, elem, x, &e) < 0) {
+            log_warn("apis: API definition #%zu skipped: %s", i, e);
+            free(e);
+            continue;
+        }
+        a->n++;
+    }
+    build_routes(a);
+    build_policies(a, &b);
+    build_server_certs(a, &b);
+    build_free(&b);
+    log_info("apis: snapshot revision=%lld apis=%zu routes=%zu server_certs=%zu", a->revision, a->n,
+             a->nroutes, a->ncerts);
+    return a;
+}
+
+json_t *apis_referenced_certs(const json_t *list, const struct proxy_config *cfg)
+{
+    json_t *out = json_object();
+    const json_t *elem, *v;
+    size_t i, j;
+
+    for (i = 0; cfg != NULL && i < cfg->security_certificates_apis.n; i++)
+        if (json_object_get(out, cfg->security_certificates_apis.v[i]) == NULL)
+            json_object_set_new(out, cfg->security_certificates_apis.v[i], json_false());
+    json_array_foreach(json_object_get(list, "apis"), i, elem)
+    {
+        const json_t *def = json_object_get(elem, "definition");
+
+        if (!jbool(def, "active", true))
+            continue;
+        if (jbool(def, "use_mutual_tls_auth", false)) {
+            json_array_foreach(json_object_get(def, "client_certificates"), j, v)
+            {
+                if (json_is_string(v) && json_object_get(out, json_string_value(v)) == NULL)
+                    json_object_set_new(out, json_string_value(v), json_false());
+            }
+        }
+        json_array_foreach(json_object_get(def, "certificates"), j, v)
+        {
+            if (json_is_string(v))
+                json_object_set_new(out, json_string_value(v), json_true());
+        }
+    }
+    for (i = 0; cfg != NULL && i < cfg->https_ssl_certificates.n; i++)
+        json_object_set_new(out, cfg->https_ssl_certificates.v[i], json_true());
+    return out;
+}
+
+struct apis *apis_ref(struct apis *a)
+{
+    if (a != NULL)
+        atomic_fetch_add(&a->refs, 1);
+    return a;
+}
+
+void apis_unref(struct apis *a)
+{
+    if (a == NULL || atomic_fetch_sub(&a->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < a->n; i++) {
+        struct api_ext *x = &a->v[i];
+
+        allowlist_free(x->pub.allow);
+        free(x->pub.target.host);
+        free(x->pub.target.path);
+        free(x->domain);
+        json_decref(x->pub.def);
+        json_decref(x->elem);
+    }
+    free(a->v);
+    free(a->routes);
+    for (size_t i = 0; i < a->npol; i++) {
+        free(a->pol[i].domain);
+        X509_STORE_free(a->pol[i].store);
+        sk_X509_NAME_pop_free(a->pol[i].names, X509_NAME_free);
+    }
+    free(a->pol);
+    for (size_t i = 0; i < a->ncerts; i++) {
+        struct server_cert *sc = a->certs[i];
+
+        X509_free(sc->leaf);
+        sk_X509_pop_free(sc->chain, X509_free);
+        EVP_PKEY_free(sc->key);
+        for (size_t k = 0; k < sc->nnames; k++)
+            free(sc->names[k]);
+        free(sc->names);
+        free(sc);
+    }
+    free(a->certs);
+    free(a);
+}
+
+long long apis_revision(const struct apis *a)
+{
+    return a != NULL ? a->revision : 0;
+}
+
+size_t apis_count(const struct apis *a)
+{
+    return a != NULL ? a->n : 0;
+}
+
+static bool lp_matches(const char *lp, size_t lp_len, const char *path, size_t path_len)
+{
+    if (path_len >= lp_len && memcmp(path, lp, lp_len) == 0)
+        return true;
+    /* "/x/" also serves "/x" (our choice, see the file comment). */
+    return lp_len > 1 && lp[lp_len - 1] == '/' && path_len == lp_len - 1 &&
+           memcmp(path, lp, path_len) == 0;
+}
+
+/* First route index whose domain is >= d (routes are sorted by domain). */
+static size_t route_lower_bound(const struct apis *a, const char *d)
+{
+    size_t lo = 0, hi = a->nroutes;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (strcmp(a->routes[mid].domain, d) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static const struct api *route_in(const struct apis *a, const char *d, const char *path,
+                                  size_t path_len)
+{
+    for (size_t i = route_lower_bound(a, d); i < a->nroutes; i++) {
+        const struct route *r = &a->routes[i];
+
+        if (strcmp(r->domain, d) != 0)
+            break;
+        if (lp_matches(r->api->listen_path, r->lp_len, path, path_len))
+            return r->api;
+    }
+    return NULL;
+}
+
+const struct api *apis_route(const struct apis *a, const char *host, size_t host_len,
+                             const char *path, size_t path_len)
+{
+    char h[MAX_HOST + 1];
+    const struct api *api = NULL;
+
+    if (a == NULL)
+        return NULL;
+    if (host != NULL && host_len > 0 && host_len <= MAX_HOST && memchr(host, 0, host_len) == NULL) {
+        for (size_t i = 0; i < host_len; i++)
+            h[i] = (char)tolower((unsigned char)host[i]);
+        h[host_len] = '\0';
+        api = route_in(a, h, path, path_len);
+    }
+    return api != NULL ? api : route_in(a, "", path, path_len);
+}
+
+static const struct dom_policy *policy_find(const struct apis *a, const char *d)
+{
+    size_t lo = 0, hi = a->npol;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(a->pol[mid].domain, d);
+
+        if (c == 0)
+            return &a->pol[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+void apis_tls_policy(const struct apis *a, const char *sni, struct tls_policy *out)
+{
+    char h[MAX_HOST + 1];
+    const struct dom_policy *p = NULL, *any, *pool;
+    size_t n = sni != NULL ? strlen(sni) : 0;
+
+    memset(out, 0, sizeof(*out));
+    out->level = CLIENT_AUTH_NONE;
+    if (a == NULL)
+        return;
+    any = policy_find(a, "");
+    if (n > 0 && n <= MAX_HOST) {
+        for (size_t i = 0; i <= n; i++)
+            h[i] = (char)tolower((unsigned char)sni[i]);
+        p = policy_find(a, h);
+    }
+    if (p == NULL || p->level == LVL_UNSET)
+        p = any;
+    if (p == NULL || p->level <= LVL_UNSET)
+        return;
+    /* Tyk's client CA pool: the mTLS APIs of the SNI's domain, else of the "" domain. */
+    pool = p->has_mtls ? p : (any != NULL && any->has_mtls ? any : NULL);
+    if (pool != NULL && sk_X509_NAME_num(pool->names) > 0)
+        out->ca_names = pool->names;
+    if (p->level == LVL_REQUIRE) {
+        out->level = CLIENT_AUTH_REQUIRE;
+        out->store = p->store; /* REQUIRE is only set by an mTLS API of p's own domain */
+    } else {
+        out->level = CLIENT_AUTH_REQUEST;
+    }
+}
+
+size_t apis_server_certs(const struct apis *a, const struct server_cert *const **out)
+{
+    if (a == NULL) {
+        *out = NULL;
+        return 0;
+    }
+    *out = (const struct server_cert *const *)a->certs;
+    return a->ncerts;
+}
+
+int apis_check_allowlist(const struct api *api, bool tls, X509 *leaf, STACK_OF(X509) *chain,
+                         time_t now, char **msg)
+{
+    const struct allowlist *al = api->allow;
+    unsigned char sha[SHA256_DIGEST_LENGTH];
+    unsigned int shalen = 0;
+    char hex[2 * SHA256_DIGEST_LENGTH + 1];
+    X509_STORE_CTX *ctx;
+    int ok = 0;
+
+    if (!tls) {
+        *msg = xstrdup(msg_no_tls);
+        return 403;
+    }
+    if (leaf == NULL) {
+        *msg = xstrdup(msg_no_cert);
+        return 403;
+    }
+    if (X509_digest(leaf, EVP_sha256(), sha, &shalen) != 1 || shalen != sizeof(sha))
+        die("apis: X509_digest failed");
+    for (size_t i = 0; al != NULL && i < al->n; i++) {
+        if (memcmp(al->v[i].sha, sha, sizeof(sha)) != 0)
+            continue;
+        if (now > al->v[i].not_after) {
+            *msg = xstrdup(msg_expired);
+            return 403;
+        }
+        return 0;
+    }
+    /* A CA entry: the leaf must chain to it; what the client sent after the leaf serves
+     * only as untrusted intermediates (DESIGN §6 "Only the leaf counts"). The purpose is
+     * sslclient, so a clientAuth-only leaf or one without EKU passes (DESIGN deviation). */
+    if (al != NULL && al->ca_store != NULL) {
+        ctx = X509_STORE_CTX_new();
+        if (ctx == NULL)
+            die("apis: out of memory");
+        if (X509_STORE_CTX_init(ctx, al->ca_store, leaf, chain) == 1 &&
+            X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) == 1) {
+            X509_STORE_CTX_set_time(ctx, 0, now);
+            ok = X509_verify_cert(ctx) == 1;
+        }
+        X509_STORE_CTX_free(ctx);
+        if (ok)
+            return 0;
+    }
+    hex_encode(sha, sizeof(sha), hex);
+    *msg = xasprintf("Certificate with SHA256 %s not allowed", hex);
+    return 403;
+}
+
+/* ---- parsing API definitions ---- */
+
+static const char *jstr(const json_t *o, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+
+    return s != NULL ? s : dflt;
+}
+
+static bool jbool(const json_t *o, const char *key, bool dflt)
+{
+    const json_t *v = json_object_get(o, key);
+
+    return json_is_boolean(v) ? json_is_true(v) : dflt;
+}
+
+static char *norm_domain(const char *d)
+{
+    char *s = xstrdup(d);
+    char *colon;
+
+    for (char *p = s; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    /* Strip a port, but not from a bracketed IPv6 literal's inside. */
+    colon = strrchr(s, ':');
+    if (colon != NULL && (s[0] != '[' || (colon > s && colon[-1] == ']')))
+        *colon = '\0';
+    return s;
+}
+
+static int parse_api(struct build *b, const json_t *elem, struct api_ext *x, char **err)
+{
+    const json_t *def = json_object_get(elem, "definition");
+    const json_t *proxy, *tok;
+    struct api *p = &x->pub;
+    const char *url, *hdr;
+
+    if (!json_is_object(def)) {
+        *err = xstrdup("no definition object");
+        return -1;
+    }
+    memset(x, 0, sizeof(*x));
+    proxy = json_object_get(def, "proxy");
+    tok = json_object_get(json_object_get(def, "auth_configs"), "authToken");
+    p->api_id = jstr(def, "api_id", jstr(elem, "api_id", ""));
+    p->name = jstr(def, "name", "");
+    p->org_id = jstr(def, "org_id", "");
+    p->listen_path = jstr(proxy, "listen_path", "/");
+    if (p->listen_path[0] != '/') {
+        *err = xasprintf("api_id=%s: listen_path does not start with '/'", p->api_id);
+        return -1;
+    }
+    url = jstr(proxy, "target_url", NULL);
+    if (url == NULL) {
+        *err = xasprintf("api_id=%s: no proxy.target_url", p->api_id);
+        return -1;
+    }
+    if (parse_target(url, &p->target, err) < 0) {
+        char *e = *err;
+
+        *err = xasprintf("api_id=%s: proxy.target_url: %s", p->api_id, e);
+        free(e);
+        return -1;
+    }
+    p->def = json_incref((json_t *)def);
+    x->elem = json_incref((json_t *)elem);
+    x->domain = norm_domain(jstr(def, "domain", ""));
+    p->domain = x->domain;
+    p->active = jbool(def, "active", true);
+    p->strip_listen_path = jbool(proxy, "strip_listen_path", false);
+    p->use_keyless = jbool(def, "use_keyless", false);
+    p->use_standard_auth = jbool(def, "use_standard_auth", false);
+    p->use_mutual_tls_auth = jbool(def, "use_mutual_tls_auth", false);
+    p->use_certificate = jbool(tok, "use_certificate", false);
+    hdr = jstr(tok, "auth_header_name", "");
+    p->auth_header_name = hdr[0] != '\0' ? hdr : "Authorization";
+    p->param_name = jstr(tok, "param_name", "");
+    p->use_param = jbool(tok, "use_param", false) || p->param_name[0] != '\0';
+    if (p->param_name[0] == '\0')
+        p->param_name = p->auth_header_name;
+    p->cookie_name = jstr(tok, "cookie_name", "");
+    p->use_cookie = jbool(tok, "use_cookie", false) || p->cookie_name[0] != '\0';
+    if (p->cookie_name[0] == '\0')
+        p->cookie_name = p->auth_header_name;
+    if (p->active && p->use_mutual_tls_auth)
+        p->allow = allowlist_build(b, p);
+    return 0;
+}
+
+static bool host_char_ok(char c)
+{
+    return isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_';
+}
+
+static int parse_port(const char *s, size_t n, int *port)
+{
+    long v = 0;
+
+    if (n == 0)
+        return 0; /* "host:" = the default port, as Go's url.Parse */
+    if (n > 5)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v < 1 || v > 65535)
+        return -1;
+    *port = (int)v;
+    return 0;
+}
+
+/* host[:port] or [v6][:port] between auth and end; *port is NULL when there is none. */
+static int parse_authority(const char *auth, const char *end, const char **host,
+                           const char **host_end, const char **port, char **err)
+{
+    char buf[INET6_ADDRSTRLEN + 1];
+    unsigned char a6[16];
+
+    *port = NULL;
+    if (memchr(auth, '@', (size_t)(end - auth)) != NULL) {
+        *err = xstrdup("user info is not supported");
+        return -1;
+    }
+    if (*auth != '[') {
+        *host = auth;
+        *host_end = memchr(auth, ':', (size_t)(end - auth));
+        if (*host_end != NULL)
+            *port = *host_end + 1;
+        else
+            *host_end = end;
+        for (const char *c = *host; c < *host_end; c++) {
+            if (!host_char_ok(*c)) {
+                *err = xstrdup("bad host");
+                return -1;
+            }
+        }
+        return 0;
+    }
+    *host = auth + 1;
+    *host_end = memchr(*host, ']', (size_t)(end - *host));
+    if (*host_end == NULL || (size_t)(*host_end - *host) >= sizeof(buf)) {
+        *err = xstrdup("bad IPv6 literal");
+        return -1;
+    }
+    memcpy(buf, *host, (size_t)(*host_end - *host));
+    buf[*host_end - *host] = '\0';
+    if (inet_pton(AF_INET6, buf, a6) != 1) {
+        *err = xstrdup("bad IPv6 literal");
+        return -1;
+    }
+    if (*host_end + 1 < end) {
+        if ((*host_end)[1] != ':') {
+            *err = xstrdup("junk after the IPv6 literal");
+            return -1;
+        }
+        *port = *host_end + 2;
+    }
+    return 0;
+}
+
+static int parse_target(const char *url, struct api_target *t, char **err)
+{
+    const char *p = url, *auth_end, *host, *host_end, *port;
+    size_t plen;
+
+    if (strncasecmp(p, "https://", 8) == 0) {
+        t->tls = true;
+        p += 8;
+    } else if (strncasecmp(p, "http://", 7) == 0) {
+        t->tls = false;
+        p += 7;
+    } else {
+        *err = xstrdup("scheme must be http:// or https://");
+        return -1;
+    }
+    auth_end = p + strcspn(p, "/?#");
+    if (parse_authority(p, auth_end, &host, &host_end, &port, err) < 0)
+        return -1;
+    if (host_end == host) {
+        *err = xstrdup("no host");
+        return -1;
+    }
+    t->port = t->tls ? 443 : 80;
+    if (port != NULL && parse_port(port, (size_t)(auth_end - port), &t->port) < 0) {
+        *err = xstrdup("bad port");
+        return -1;
+    }
+    if (strpbrk(auth_end, "?#") != NULL) {
+        *err = xstrdup("a query or fragment is not supported");
+        return -1;
+    }
+    plen = strlen(auth_end);
+    while (plen > 0 && auth_end[plen - 1] == '/')
+        plen--;
+    t->host = xstrndup(host, (size_t)(host_end - host));
+    t->path = xstrndup(auth_end, plen);
+    return 0;
+}
+
+/* ---- certificates from the store ---- */
+
+static struct pcert *pcert_get(struct build *b, const char *id)
+{
+    const json_t *idx = json_object_get(b->index, id);
+    const json_t *e = json_object_get(b->certs, id);
+    struct pcert *p;
+    const char *pem;
+
+    if (idx != NULL)
+        return &b->pc[json_integer_value(idx)];
+    if (b->npc == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 16;
+        b->pc = xrealloc(b->pc, b->cap * sizeof(*b->pc));
+    }
+    p = &b->pc[b->npc];
+    memset(p, 0, sizeof(*p));
+    json_object_set_new(b->index, id, json_integer((json_int_t)b->npc++));
+    /* Each id is looked at once per build, so each problem is logged once. */
+    if (!json_is_object(e)) {
+        log_warn("apis: certificate %s is not in the store; skipped", id);
+        return p;
+    }
+    p->elem = e;
+    p->id = json_object_iter_key(json_object_iter_at((json_t *)b->certs, id));
+    if (strcmp(jstr(e, "kind", "cert"), "public_key") == 0) {
+        p->pubkey = true;
+        p->usable = true;
+        return p;
+    }
+    pem = jstr(e, "pem", "");
+    p->chain = certinfo_load_chain(pem, strlen(pem));
+    if (p->chain == NULL || sk_X509_num(p->chain) == 0) {
+        log_warn("apis: certificate %s: the stored PEM does not parse; skipped", id);
+        return p;
+    }
+    p->usable = true;
+    return p;
+}
+
+static bool pcert_load_key(struct pcert *p)
+{
+    const char *pem;
+    BIO *bio;
+
+    if (p->key_tried)
+        return p->key != NULL;
+    p->key_tried = true;
+    pem = jstr(p->elem, "private_key_pem", NULL);
+    if (pem == NULL)
+        return false;
+    bio = BIO_new_mem_buf(pem, -1);
+    if (bio == NULL)
+        die("apis: out of memory");
+    p->key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (p->key == NULL) {
+        log_warn("apis: certificate %s: the private key does not parse", p->id);
+        return false;
+    }
+    if (X509_check_private_key(sk_X509_value(p->chain, 0), p->key) != 1) {
+        log_warn("apis: certificate %s: the private key does not match", p->id);
+        EVP_PKEY_free(p->key);
+        p->key = NULL;
+        return false;
+    }
+    return true;
+}
+
+static void build_free(struct build *b)
+{
+    for (size_t i = 0; i < b->npc; i++) {
+        sk_X509_pop_free(b->pc[i].chain, X509_free);
+        EVP_PKEY_free(b->pc[i].key);
+    }
+    free(b->pc);
+    json_decref(b->index);
+}
+
+static X509_STORE *store_new(void)
+{
+    X509_STORE *s = X509_STORE_new();
+
+    if (s == NULL)
+        die("apis: out of memory");
+    /* Every allowlisted certificate is a trust anchor, even a non-self-signed leaf. */
+    X509_STORE_set_flags(s, X509_V_FLAG_PARTIAL_CHAIN);
+    return s;
+}
+
+static time_t asn1_to_time(const ASN1_TIME *t)
+{
+    struct tm tm;
+
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+        return 0;
+    return timegm(&tm);
+}
+
+static bool x509_is_ca(X509 *x)
+{
+    /* basicConstraints CA:TRUE (Go's IsCA); 1 is exactly that case. */
+    return X509_check_ca(x) == 1;
+}
+
+static void for_each_allow_id(const struct build *b, const struct api *api,
+                              void (*fn)(struct build *, const char *, void *), void *arg)
+{
+    const json_t *v;
+    size_t i;
+
+    json_array_foreach(json_object_get(api->def, "client_certificates"), i, v)
+    {
+        if (json_is_string(v))
+            fn((struct build *)b, json_string_value(v), arg);
+    }
+    for (i = 0; b->cfg != NULL && i < b->cfg->security_certificates_apis.n; i++)
+        fn((struct build *)b, b->cfg->security_certificates_apis.v[i], arg);
+}
+
+static void allow_add(struct build *b, const char *id, void *arg)
+{
+    struct allowlist *al = arg;
+    struct pcert *p = pcert_get(b, id);
+    X509 *leaf;
+    unsigned int len = 0;
+
+    if (p == NULL || !p->usable || p->pubkey)
+        return; /* public keys never match (spec §3.2) */
+    leaf = sk_X509_value(p->chain, 0);
+    al->v = xrealloc(al->v, (al->n + 1) * sizeof(*al->v));
+    if (X509_digest(leaf, EVP_sha256(), al->v[al->n].sha, &len) != 1)
+        die("apis: X509_digest failed");
+    al->v[al->n].not_after = asn1_to_time(X509_get0_notAfter(leaf));
+    al->n++;
+    if (x509_is_ca(leaf)) {
+        if (al->ca_store == NULL)
+            al->ca_store = store_new();
+        if (X509_STORE_add_cert(al->ca_store, leaf) != 1)
+            log_warn("apis: certificate %s: cannot add to a store", id);
+    }
+}
+
+static struct allowlist *allowlist_build(struct build *b, const struct api *api)
+{
+    struct allowlist *al = xcalloc(1, sizeof(*al));
+
+    for_each_allow_id(b, api, allow_add, al);
+    return al;
+}
+
+static void allowlist_free(struct allowlist *al)
+{
+    if (al == NULL)
+        return;
+    free(al->v);
+    X509_STORE_free(al->ca_store);
+    free(al);
+}
+
+/* ---- routing table ---- */
+
+static int route_cmp(const void *pa, const void *pb)
+{
+    const struct route *x = pa, *y = pb;
+    int c = strcmp(x->domain, y->domain);
+
+    if (c != 0)
+        return c;
+    if (x->lp_len != y->lp_len)
+        return x->lp_len > y->lp_len ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static void build_routes(struct apis *a)
+{
+    a->routes = xcalloc(a->n + 1, sizeof(*a->routes));
+    for (size_t i = 0; i < a->n; i++) {
+        const struct api *api = &a->v[i].pub;
+        struct route *r;
+
+        if (!api->active || strchr(api->domain, '{') != NULL)
+            continue;
+        r = &a->routes[a->nroutes++];
+        r->domain = api->domain;
+        r->api = api;
+        r->lp_len = strlen(api->listen_path);
+        r->order = i;
+    }
+    qsort(a->routes, a->nroutes, sizeof(*a->routes), route_cmp);
+}
+
+/* ---- TLS policy per domain (spec §3.1 steps 2-3) ---- */
+
+static void pool_add_one(struct dom_policy *p, X509 *x)
+{
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME *dup;
+
+    if (X509_STORE_add_cert(p->store, x) != 1)
+        log_warn("apis: cannot add a certificate to the client CA store");
+    for (int i = 0; i < sk_X509_NAME_num(p->names); i++)
+        if (X509_NAME_cmp(sk_X509_NAME_value(p->names, i), name) == 0)
+            return;
+    dup = X509_NAME_dup(name);
+    if (dup == NULL || sk_X509_NAME_push(p->names, dup) <= 0)
+        die("apis: out of memory");
+}
+
+/* CertPool rules (spec §1.4): a single certificate always; of a stored chain only the CA
+ * certificates after its leaf; never a public key. */
+static void pool_add(struct build *b, const char *id, void *arg)
+{
+    struct dom_policy *p = arg;
+    struct pcert *pc = pcert_get(b, id);
+    int n;
+
+    if (!pc->usable || pc->pubkey)
+        return;
+    n = sk_X509_num(pc->chain);
+    if (n == 1) {
+        pool_add_one(p, sk_X509_value(pc->chain, 0));
+        return;
+    }
+    for (int i = 1; i < n; i++)
+        if (x509_is_ca(sk_X509_value(pc->chain, i)))
+            pool_add_one(p, sk_X509_value(pc->chain, i));
+}
+
+static int pol_cmp(const void *pa, const void *pb)
+{
+    return strcmp(((const struct dom_policy *)pa)->domain, ((const struct dom_policy *)pb)->domain);
+}
+
+static void build_policies(struct apis *a, struct build *b)
+{
+    json_t *idx = json_object();
+
+    a->pol = xcalloc(a->n + 1, sizeof(*a->pol));
+    for (size_t i = 0; i < a->n; i++) {
+        const struct api *api = &a->v[i].pub;
+        const json_t *j;
+        struct dom_policy *p;
+
+        if (!api->active || strchr(api->domain, '{') != NULL)
+            continue;
+        j = json_object_get(idx, api->domain);
+        if (j != NULL) {
+            p = &a->pol[json_integer_value(j)];
+        } else {
+            p = &a->pol[a->npol];
+            p->domain = xstrdup(api->domain);
+            p->names = sk_X509_NAME_new_null();
+            if (p->names == NULL)
+                die("apis: out of memory");
+            json_object_set_new(idx, api->domain, json_integer((json_int_t)a->npol++));
+        }
+        /* Order-dependent, as Tyk's getTLSConfigForClient. */
+        if (api->use_mutual_tls_auth) {
+            if (p->level == LVL_UNSET)
+                p->level = LVL_REQUIRE;
+            else if (p->level != LVL_REQUIRE)
+                p->level = LVL_REQUEST;
+            p->has_mtls = true;
+            if (p->store == NULL)
+                p->store = store_new(); /* empty: nothing verifies, as an empty pool */
+            for_each_allow_id(b, api, pool_add, p);
+        } else if (api->use_certificate) {
+            if (p->level < LVL_REQUEST)
+                p->level = LVL_REQUEST;
+        } else {
+            p->level = p->level <= LVL_UNSET ? LVL_NONE_BUT_EXISTS : LVL_REQUEST;
+        }
+    }
+    json_decref(idx);
+    qsort(a->pol, a->npol, sizeof(*a->pol), pol_cmp);
+}
+
+/* ---- server certificates (spec §8.1) ---- */
+
+static void names_add(struct server_cert *sc, const unsigned char *s, size_t n)
+{
+    char *name;
+
+    if (n == 0 || memchr(s, 0, n) != NULL)
+        return;
+    name = xstrndup((const char *)s, n);
+    for (char *c = name; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    for (size_t i = 0; i < sc->nnames; i++) {
+        if (strcmp(sc->names[i], name) == 0) {
+            free(name);
+            return;
+        }
+    }
+    sc->names = xrealloc(sc->names, (sc->nnames + 1) * sizeof(*sc->names));
+    sc->names[sc->nnames++] = name;
+}
+
+static void names_from_leaf(struct server_cert *sc)
+{
+    X509_NAME *subj = X509_get_subject_name(sc->leaf);
+    GENERAL_NAMES *sans;
+    unsigned char *utf8;
+    int pos = -1, len;
+
+    while ((pos = X509_NAME_get_index_by_NID(subj, NID_commonName, pos)) >= 0) {
+        len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, pos)));
+        if (len > 0) {
+            names_add(sc, utf8, (size_t)len);
+            OPENSSL_free(utf8);
+        }
+    }
+    sans = X509_get_ext_d2i(sc->leaf, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+
+        if (gn->type == GEN_DNS)
+            names_add(sc, ASN1_STRING_get0_data(gn->d.dNSName),
+                      (size_t)ASN1_STRING_length(gn->d.dNSName));
+    }
+    GENERAL_NAMES_free(sans);
+}
+
+static struct server_cert *server_cert_add(struct apis *a, struct build *b, const char *id)
+{
+    struct pcert *p = pcert_get(b, id);
+    struct server_cert *sc;
+
+    if (!p->usable)
+        return NULL;
+    if (p->pubkey) {
+        log_warn("apis: server certificate %s is a public key; skipped", id);
+        return NULL;
+    }
+    if (!pcert_load_key(p)) {
+        log_warn("apis: server certificate %s has no usable private key; skipped", id);
+        return NULL;
+    }
+    sc = xcalloc(1, sizeof(*sc));
+    sc->leaf = sk_X509_value(p->chain, 0);
+    X509_up_ref(sc->leaf);
+    sc->chain = sk_X509_new_null();
+    if (sc->chain == NULL)
+        die("apis: out of memory");
+    for (int i = 1; i < sk_X509_num(p->chain); i++) {
+        X509 *x = sk_X509_value(p->chain, i);
+
+        X509_up_ref(x);
+        if (sk_X509_push(sc->chain, x) <= 0)
+            die("apis: out of memory");
+    }
+    sc->key = p->key;
+    EVP_PKEY_up_ref(sc->key);
+    names_from_leaf(sc);
+    a->certs = xrealloc(a->certs, (a->ncerts + 1) * sizeof(*a->certs));
+    a->certs[a->ncerts++] = sc;
+    return sc;
+}
+
+static void build_server_certs(struct apis *a, struct build *b)
+{
+    json_t *seen = json_object();
+    const json_t *v;
+    size_t i, j;
+
+    for (i = 0; b->cfg != NULL && i < b->cfg->https_ssl_certificates.n; i++) {
+        const char *id = b->cfg->https_ssl_certificates.v[i];
+
+        if (json_object_get(seen, id) == NULL && server_cert_add(a, b, id) != NULL)
+            json_object_set_new(seen, id, json_null());
+    }
+    json_object_clear(seen);
+    /* Per-API certificates come last; one certificate shared by several APIs is served
+     * once, under every domain that uses it. */
+    for (i = 0; i < a->n; i++) {
+        const struct api *api = &a->v[i].pub;
+
+        if (!api->active)
+            continue;
+        json_array_foreach(json_object_get(api->def, "certificates"), j, v)
+        {
+            const char *id = json_string_value(v);
+            const json_t *k;
+            struct server_cert *sc;
+
+            if (id == NULL)
+                continue;
+            k = json_object_get(seen, id);
+            if (k != NULL) {
+                sc = a->certs[json_integer_value(k)];
+            } else {
+                sc = server_cert_add(a, b, id);
+                if (sc == NULL)
+                    continue;
+                json_object_set_new(seen, id, json_integer((json_int_t)(a->ncerts - 1)));
+            }
+            if (api->domain[0] != '\0' && strchr(api->domain, '{') == NULL)
+                names_add(sc, (const unsigned char *)api->domain, strlen(api->domain));
+        }
+    }
+    json_decref(seen);
+}

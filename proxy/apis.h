@@ -1,0 +1,119 @@
+/*
+ * apis: an immutable, reference-counted snapshot of everything the proxy knows about the
+ * API definitions (DESIGN §6): routing, the static allowlists (spec §3), the per-SNI TLS
+ * client-certificate policy (spec §3.1) and the server certificates from the store
+ * (spec §8.1). Built from authd's apis.list and certs.get results (schema/rpc.md), once
+ * per change, and then only read. A worker swaps its current snapshot when authd pushes a
+ * change; a request holds a reference while it is in flight.
+ */
+#ifndef CB_PROXY_APIS_H
+#define CB_PROXY_APIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "common/xmem.h"
+
+struct proxy_config;
+
+enum client_auth {
+    CLIENT_AUTH_NONE = 0, /* no CertificateRequest */
+    CLIENT_AUTH_REQUEST,  /* request, accept anything (verified at HTTP level) */
+    CLIENT_AUTH_REQUIRE   /* require and verify against the policy's store */
+};
+
+struct api_target {
+    bool tls;          /* https */
+    char *host;        /* as in target_url, brackets removed for IPv6 */
+    int port;          /* explicit or 80/443 */
+    char *path;        /* path prefix of target_url, "" or starting with '/', no trailing '/' */
+};
+
+struct allowlist; /* apis.c */
+
+struct api {
+    json_t *def;                 /* the stored definition (owned reference) */
+    const char *api_id;          /* the strings below borrow def */
+    const char *name;
+    const char *org_id;
+    const char *domain;          /* lowercase; "" = any host */
+    const char *listen_path;
+    bool active;
+    bool strip_listen_path;
+    bool use_keyless;
+    bool use_standard_auth;
+    bool use_certificate;        /* auth_configs.authToken.use_certificate */
+    bool use_mutual_tls_auth;    /* static allowlist */
+    const char *auth_header_name; /* [Authorization] */
+    bool use_param;
+    const char *param_name;      /* [same as auth_header_name] */
+    bool use_cookie;
+    const char *cookie_name;     /* [same as auth_header_name] */
+    struct api_target target;
+    struct allowlist *allow;     /* NULL unless use_mutual_tls_auth */
+};
+
+/* A server certificate from the store (ssl_certificates, per-API certificates). */
+struct server_cert {
+    X509 *leaf;
+    STACK_OF(X509) *chain;       /* the certificates after the leaf, may be empty */
+    EVP_PKEY *key;
+    char **names;                /* lowercase CN and DNS SANs, then the API domain if any */
+    size_t nnames;
+};
+
+/* The client-certificate policy for one SNI (spec §3.1); borrows the snapshot. */
+struct tls_policy {
+    enum client_auth level;
+    X509_STORE *store;                 /* allowlisted certificates as trust anchors (with
+                                        * X509_V_FLAG_PARTIAL_CHAIN); NULL when level is not
+                                        * CLIENT_AUTH_REQUIRE */
+    const STACK_OF(X509_NAME) *ca_names; /* CA names to announce; NULL or empty = none */
+};
+
+struct apis;
+
+/*
+ * Build a snapshot from apis.list's result ({"revision", "apis":[…]}) and a JSON object
+ * mapping each referenced certificate id to its certs.get element (or null when unknown).
+ * Inactive APIs are kept but never routed. Bad entries (an unparsable target_url, a PEM that
+ * does not parse, a store certificate whose key is missing) are logged with the API or
+ * certificate id and skipped: one bad definition never hides the others. NULL with *err
+ * (heap) only when the result itself is malformed.
+ */
+struct apis *apis_build(const json_t *list, const json_t *certs, const struct proxy_config *cfg,
+                        char **err);
+/* Every certificate id a list result references, as a JSON object id → true when its
+ * private key is needed (server certificates) or false (allowlists). New reference. */
+json_t *apis_referenced_certs(const json_t *list, const struct proxy_config *cfg);
+struct apis *apis_ref(struct apis *a);
+void apis_unref(struct apis *a);
+long long apis_revision(const struct apis *a);
+size_t apis_count(const struct apis *a);
+
+/* Routing (DESIGN §6): APIs whose domain equals host (case-insensitive) first, then those
+ * with an empty domain; within each, the longest listen_path that prefixes path. NULL = 404. */
+const struct api *apis_route(const struct apis *a, const char *host, size_t host_len,
+                             const char *path, size_t path_len);
+
+/* The handshake policy for sni (NULL or "" when the client sent none). */
+void apis_tls_policy(const struct apis *a, const char *sni, struct tls_policy *out);
+
+/* Server certificates from the store, in spec §8.1 order (ssl_certificates, then per-API). */
+size_t apis_server_certs(const struct apis *a, const struct server_cert *const **out);
+
+/*
+ * The static allowlist at HTTP level (spec §3.2 with DESIGN's deviations: only the leaf is
+ * matched; chain certificates serve as intermediates to an allowlisted CA; a clientAuth-only
+ * leaf is accepted). Returns 0 when allowed, else the HTTP status (403) with *msg set to
+ * the spec's message (heap). leaf NULL = no client certificate; tls false = plain listener.
+ */
+int apis_check_allowlist(const struct api *api, bool tls, X509 *leaf, STACK_OF(X509) *chain,
+                         time_t now, char **msg) CB_WARN_UNUSED;
+
+#endif
