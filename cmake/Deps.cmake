@@ -12,3 +12,12 @@ if(CB_BUILD_TESTS)
     pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
     pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 endif()
+# http_parser 2.9 (Debian libhttp-parser-dev) ships no pkg-config file: find it by hand.
+find_path(HTTP_PARSER_INCLUDE_DIR http_parser.h REQUIRED)
+find_library(HTTP_PARSER_LIBRARY http_parser REQUIRED)
+add_library(HttpParser::HttpParser UNKNOWN IMPORTED)
+set_target_properties(HttpParser::HttpParser PROPERTIES
+    IMPORTED_LOCATION ${HTTP_PARSER_LIBRARY}
+    INTERFACE_INCLUDE_DIRECTORIES ${HTTP_PARSER_INCLUDE_DIR})
+set(THREADS_PREFER_PTHREAD_FLAG ON)
+find_package(Threads REQUIRED)
