@@ -1,0 +1,1559 @@
+/*
+ * End-to-end: certbound-proxy + certbound-authd + Redis + PostgreSQL + an echo upstream,
+ * real TLS handshakes with the test PKI's client certificates. One named test per spec
+ * scenario of issue #4 (the number is in the name), plus revocation on an open keep-alive
+ * connection, identity headers, 421, fail-closed and bad input.
+ *
+ * CTest runs each test as its own process (the cmocka filter), so every test gets fresh
+ * servers from the group setup. CB_TEST_LEGACY=1 starts authd with
+ * security.allow_unsafe_dynamic_mtls_token (spec §5 scenarios 48–56).
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include "common/certinfo.h"
+#include "common/token.h"
+#include "common/xmem.h"
+#include "tests/harness/proxyutil.h"
+#include "tests/harness/testutil.h"
+
+#define ORG "default"
+#define WAIT_MS 5000
+
+static struct tu_redis redis;
+static struct tu_authd authd;
+static struct tu_upstream up;
+static struct tu_proxy proxy;
+static char *conninfo;
+
+/* ---- fixtures ---- */
+
+static int group_setup(void **state)
+{
+    const char *legacy = getenv("CB_TEST_LEGACY");
+
+    (void)state;
+    tu_redis_start(&redis);
+    conninfo = tu_pg_create_db("cb_e2e");
+    tu_authd_start(&authd, &redis, conninfo,
+                   legacy != NULL && strcmp(legacy, "1") == 0
+                       ? "{\"security\":{\"allow_unsafe_dynamic_mtls_token\":true}}"
+                       : NULL);
+    tu_upstream_start(&up);
+    tu_proxy_start(&proxy, &authd,
+                   "{\"authd_timeout_ms\":500,\"handshake_timeout_ms\":2000,"
+                   "\"head_timeout_ms\":2000}");
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    tu_proxy_stop(&proxy);
+    tu_upstream_stop(&up);
+    tu_authd_stop(&authd);
+    tu_redis_stop(&redis);
+    tu_pg_drop_db(conninfo);
+    free(conninfo);
+    return 0;
+}
+
+/* ---- helpers: store ---- */
+
+static char *pki(const char *name)
+{
+    char *path = tu_pki_file(name), *s = tu_read_file(path, NULL);
+
+    if (s == NULL)
+        fail_msg("missing PKI file %s", path);
+    free(path);
+    return s;
+}
+
+/* sha256 hex of the first certificate of a PKI file (heap). */
+static char *sha(const char *file)
+{
+    char *pem = pki(file), *out = xmalloc(CERT_SHA_HEX_LEN + 1);
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+
+    assert_non_null(x);
+    certinfo_x509_sha256_hex(x, out);
+    X509_free(x);
+    BIO_free(b);
+    free(pem);
+    return out;
+}
+
+/* org + sha of NAME.crt (heap). */
+static char *cid(const char *org, const char *name)
+{
+    char *file = xasprintf("%s.crt", name), *h = sha(file), *id = xasprintf("%s%s", org, h);
+
+    free(file);
+    free(h);
+    return id;
+}
+
+/* Upload a PKI file (with its key appended when with_key); returns the id (heap). */
+static char *upload_file(const char *org, const char *file, const char *keyfile)
+{
+    char *body = pki(file), *path, *id;
+    json_t *j = NULL;
+
+    if (keyfile != NULL) {
+        char *k = pki(keyfile), *both = xasprintf("%s\n%s", body, k);
+
+        free(body);
+        free(k);
+        body = both;
+    }
+    path = org != NULL ? xasprintf("/tyk/certs?org_id=%s", org) : xstrdup("/tyk/certs");
+    if (tu_admin(&authd, "POST", path, body, &j) != 200)
+        fail_msg("upload of %s failed: %s", file, json_dumps(j, 0));
+    id = xstrdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    free(path);
+    free(body);
+    return id;
+}
+
+static char *upload(const char *name)
+{
+    char *file = xasprintf("%s.crt", name), *id = upload_file(ORG, file, NULL);
+
+    free(file);
+    return id;
+}
+
+/* A certificate the store would refuse (expired), put there as if it expired after its
+ * upload: the row the upload would have written, straight into PostgreSQL. */
+static char *insert_expired(void)
+{
+    char *pem = pki("expired.crt"), *id = cid(ORG, "expired");
+    PGconn *pg = tu_pg_connect(conninfo);
+    const char *vals[3] = {id, ORG, pem};
+    PGresult *res = PQexecParams(pg,
+                                 "INSERT INTO certificates (id, org_id, kind, pem, meta, "
+                                 "not_after) VALUES ($1, $2, 'certificate', $3, '{}', "
+                                 "'2020-01-02T00:00:00Z')",
+                                 3, NULL, vals, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("insert failed: %s", PQerrorMessage(pg));
+    PQclear(res);
+    PQfinish(pg);
+    free(pem);
+    return id;
+}
+
+static void delete_cert(const char *id)
+{
+    char *path = xasprintf("/tyk/certs/%s?org_id=" ORG, id);
+
+    assert_int_equal(tu_admin(&authd, "DELETE", path, NULL, NULL), 200);
+    free(path);
+}
+
+/*
+ * Create an API: fmt is the JSON body without the target, which is added (the echo
+ * upstream). Keys "api_id" and "org_id" default to the test's.
+ */
+static void api_put(const char *method, const char *fmt, ...) CB_PRINTF(2, 3);
+static void api_put(const char *method, const char *fmt, ...)
+{
+    va_list ap;
+    char *text, *path;
+    json_t *def, *j = NULL;
+    int code;
+
+    va_start(ap, fmt);
+    text = xvasprintf(fmt, ap);
+    va_end(ap);
+    def = tu_json(text);
+    if (json_object_get(def, "org_id") == NULL)
+        json_object_set_new(def, "org_id", json_string(ORG));
+    if (json_object_get(def, "active") == NULL)
+        json_object_set_new(def, "active", json_true());
+    {
+        json_t *px = json_object_get(def, "proxy");
+        char *target = xasprintf("http://127.0.0.1:%d/up", up.port);
+
+        if (json_object_get(px, "target_url") == NULL)
+            json_object_set_new(px, "target_url", json_string(target));
+        if (json_object_get(px, "strip_listen_path") == NULL)
+            json_object_set_new(px, "strip_listen_path", json_true());
+        free(target);
+    }
+    free(text);
+    text = json_dumps(def, 0);
+    path = strcmp(method, "PUT") == 0
+               ? xasprintf("/tyk/apis/%s", json_string_value(json_object_get(def, "api_id")))
+               : xstrdup("/tyk/apis");
+    code = tu_admin(&authd, method, path, text, &j);
+    if (code != 200)
+        fail_msg("%s %s: %d %s", method, path, code, json_dumps(j, 0));
+    json_decref(j);
+    json_decref(def);
+    free(path);
+    free(text);
+}
+
+/* POST /tyk/keys/create (or another path) with a JSON body; returns the key (heap). */
+static char *key_create(const char *path, const char *body)
+{
+    json_t *j = NULL;
+    char *key;
+    int code = tu_admin(&authd, "POST", path, body, &j);
+
+    if (code != 200)
+        fail_msg("POST %s: %d %s", path, code, json_dumps(j, 0));
+    key = xstrdup(json_string_value(json_object_get(j, "key")));
+    json_decref(j);
+    return key;
+}
+
+/* A session bound to certificate id with access to api_id (extra: more JSON fields). */
+static char *key_for_cert(const char *id, const char *api_id, const char *extra)
+{
+    char *body = xasprintf("{\"org_id\":\"" ORG "\",\"certificate\":\"%s\",\"access_rights\":"
+                           "{\"%s\":{\"api_id\":\"%s\",\"versions\":[\"Default\"]}}%s}",
+                           id, api_id, api_id, extra != NULL ? extra : "");
+    char *key = key_create("/tyk/keys/create", body);
+
+    free(body);
+    return key;
+}
+
+/* An ordinary key with access to api_id (extra: more JSON fields, e.g. bindings). */
+static char *key_plain(const char *api_id, const char *extra)
+{
+    char *body = xasprintf("{\"org_id\":\"" ORG "\",\"access_rights\":{\"%s\":{\"api_id\":"
+                           "\"%s\",\"versions\":[\"Default\"]}}%s}",
+                           api_id, api_id, extra != NULL ? extra : "");
+    char *key = key_create("/tyk/keys", body);
+
+    free(body);
+    return key;
+}
+
+static void key_update(const char *key, const char *body)
+{
+    char *path = xasprintf("/tyk/keys/%s", key);
+    json_t *j = NULL;
+    int code = tu_admin(&authd, "PUT", path, body, &j);
+
+    if (code != 200)
+        fail_msg("PUT %s: %d %s", path, code, json_dumps(j, 0));
+    json_decref(j);
+    free(path);
+}
+
+static char *sha256_hex(const char *s)
+{
+    char *out = xmalloc(TOKEN_HASH_HEX_MAX + 1);
+
+    token_hash_hex(TOKEN_ALGO_SHA256, s, strlen(s), out);
+    return out;
+}
+
+/* ---- helpers: requests ---- */
+
+static void req(const char *sni, const char *path, const char *cert, const char *token,
+                struct tu_resp *out)
+{
+    struct tu_req r = {.sni = sni, .path = path, .cert = cert, .token = token};
+
+    tu_request(&proxy, NULL, &r, out);
+}
+
+/* Expect status (and, when msg is not NULL, the {"error"} message). status -1 = the TLS
+ * handshake (or the connection) failed. */
+static void expect(const char *sni, const char *path, const char *cert, const char *token,
+                   int status, const char *msg)
+{
+    struct tu_resp r;
+
+    req(sni, path, cert, token, &r);
+    if (r.status != status)
+        fail_msg("%s%s with %s, token %s: want %d, got %d (%s%s)", sni, path,
+                 cert != NULL ? cert : "no cert", token != NULL ? "yes" : "none", status,
+                 r.status, r.body != NULL ? r.body : "", r.err);
+    if (msg != NULL && strcmp(tu_resp_error(&r), msg) != 0)
+        fail_msg("%s%s: want error \"%s\", got %s", sni, path, msg, r.body);
+    tu_resp_free(&r);
+}
+
+/* Poll until the proxy has seen an API change: the request no longer gets `not`. */
+static void wait_not(const char *sni, const char *path, const char *cert, const char *token,
+                     int not)
+{
+    long deadline = tu_now_ms() + WAIT_MS;
+    struct tu_resp r;
+
+    for (;;) {
+        req(sni, path, cert, token, &r);
+        tu_resp_free(&r);
+        if (r.status != not)
+            return;
+        if (tu_now_ms() > deadline)
+            fail_msg("%s%s still answers %d after %d ms", sni, path, not, WAIT_MS);
+        tu_pause_ms(20);
+    }
+}
+
+/* Wait until a new API on sni+path routes (anything but 404). */
+static void wait_api(const char *sni, const char *path)
+{
+    wait_not(sni, path, NULL, NULL, 404);
+}
+
+static void expect_upstream_header(const struct tu_resp *r, const char *name, const char *want)
+{
+    const char *got = tu_resp_upstream_header(r, name);
+
+    if (want == NULL && got != NULL)
+        fail_msg("upstream got %s: %s, want none", name, got);
+    if (want != NULL && (got == NULL || strcmp(got, want) != 0))
+        fail_msg("upstream got %s: %s, want %s", name, got != NULL ? got : "(none)", want);
+}
+
+/* "Acceptable client certificate CA names" of openssl s_client against the proxy. */
+static char *ca_names(const char *sni)
+{
+    char *cmd = xasprintf("openssl s_client -connect 127.0.0.1:%d -servername %s -tls1_3 "
+                          "</dev/null 2>&1",
+                          proxy.port, sni);
+    FILE *f = popen(cmd, "r");
+    char line[1024], *out = xstrdup("");
+    bool in = false;
+
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strstr(line, "No client certificate CA names sent") != NULL) {
+            char *t = xasprintf("%sNONE\n", out);
+
+            free(out);
+            out = t;
+        }
+        if (strstr(line, "Acceptable client certificate CA names") != NULL) {
+            in = true;
+            continue;
+        }
+        if (in && (strncmp(line, "Requested", 9) == 0 || strncmp(line, "Client Certificate", 18) == 0 ||
+                   strncmp(line, "Server Temp", 11) == 0 || line[0] == '-'))
+            in = false;
+        if (in) {
+            char *t = xasprintf("%s%s", out, line);
+
+            free(out);
+            out = t;
+        }
+    }
+    pclose(f);
+    free(cmd);
+    return out;
+}
+
+/* ==== C. static mTLS allowlist (spec §3) ==== */
+
+static void s20_allowlisted_cert(void **state)
+{
+    char *c1 = upload("client1");
+
+    (void)state;
+    api_put("POST", "{\"api_id\":\"x\",\"domain\":\"s20.local\",\"proxy\":{\"listen_path\":"
+                    "\"/x/\"},\"use_keyless\":true,\"use_mutual_tls_auth\":true,"
+                    "\"client_certificates\":[\"%s\"]}",
+            c1);
+    wait_not("s20.local", "/x/", "client1", NULL, 404);
+    expect("s20.local", "/x/", "client1", NULL, 200, NULL);
+    free(c1);
+}
+
+static void mtls_only_domain(const char *domain)
+{
+    char *c1 = upload("client1");
+
+    api_put("POST", "{\"api_id\":\"x\",\"domain\":\"%s\",\"proxy\":{\"listen_path\":\"/x/\"},"
+                    "\"use_keyless\":true,\"use_mutual_tls_auth\":true,"
+                    "\"client_certificates\":[\"%s\"]}",
+            domain, c1);
+    wait_not(domain, "/x/", "client1", NULL, 404);
+    free(c1);
+}
+
+static void s21_no_cert_fails_handshake(void **state)
+{
+    (void)state;
+    mtls_only_domain("s21.local");
+    expect("s21.local", "/x/", NULL, NULL, -1, NULL);
+    expect("s21.local", "/x/", "client1", NULL, 200, NULL);
+}
+
+static void s22_unknown_cert_fails_handshake(void **state)
+{
+    (void)state;
+    mtls_only_domain("s22.local");
+    expect("s22.local", "/x/", "selfsigned", NULL, -1, NULL);
+    expect("s22.local", "/x/", "client2", NULL, -1, NULL);
+}
+
+/* An mTLS API and a keyless one on one domain: the handshake only requests. */
+static void shared_domain(const char *domain, const char *allow_json)
+{
+    api_put("POST", "{\"api_id\":\"with\",\"domain\":\"%s\",\"proxy\":{\"listen_path\":"
+                    "\"/with/\"},\"use_keyless\":true,\"use_mutual_tls_auth\":true,"
+                    "\"client_certificates\":%s}",
+            domain, allow_json);
+    api_put("POST", "{\"api_id\":\"without\",\"domain\":\"%s\",\"proxy\":{\"listen_path\":"
+                    "\"/without/\"},\"use_keyless\":true}",
+            domain);
+    wait_api(domain, "/with/");
+    wait_api(domain, "/without/");
+}
+
+static void s23_shared_domain_no_cert(void **state)
+{
+    char *c1 = upload("client1"), *allow = xasprintf("[\"%s\"]", c1);
+
+    (void)state;
+    shared_domain("s23.local", allow);
+    expect("s23.local", "/with/", NULL, NULL, 403, "Client TLS certificate is required");
+    expect("s23.local", "/without/", NULL, NULL, 200, NULL);
+    expect("s23.local", "/with/", "client1", NULL, 200, NULL);
+    free(allow);
+    free(c1);
+}
+
+static void s24_empty_allowlist(void **state)
+{
+    char *h = sha("client1.crt"), *msg = xasprintf("Certificate with SHA256 %s not allowed", h);
+
+    (void)state;
+    shared_domain("s24.local", "[]");
+    expect("s24.local", "/with/", "client1", NULL, 403, msg);
+    free(msg);
+    free(h);
+}
+
+static void s25_two_apis_one_domain(void **state)
+{
+    char *c1 = upload("client1"), *c2 = upload("client2"), *h = sha("client1.crt");
+    char *msg = xasprintf("Certificate with SHA256 %s not allowed", h);
+
+    (void)state;
+    api_put("POST", "{\"api_id\":\"a1\",\"domain\":\"s25.local\",\"proxy\":{\"listen_path\":"
+                    "\"/a1/\"},\"use_keyless\":true,\"use_mutual_tls_auth\":true,"
+                    "\"client_certificates\":[\"%s\"]}",
+            c1);
+    api_put("POST", "{\"api_id\":\"a2\",\"domain\":\"s25.local\",\"proxy\":{\"listen_path\":"
+                    "\"/a2/\"},\"use_keyless\":true,\"use_mutual_tls_auth\":true,"
+                    "\"client_certificates\":[\"%s\"]}",
+            c2);
+    wait_not("s25.local", "/a1/", "client1", NULL, 404);
+    wait_not("s25.local", "/a2/", "client2", NULL, 404);
+    expect("s25.local", "/a2/", "client1", NULL, 403, msg);
+    expect("s25.local", "/a1/", "client1", NULL, 200, NULL);
+    expect("s25.local", "/a2/", "client2", NULL, 200, NULL);
+    free(msg);
+    free(h);
+    free(c2);
+    free(c1);
+}
+
+static void s26_expired_allowlist_entry(void **state)
+{
+    char *e = insert_expired(), *allow = xasprintf("[\"%s\"]", e);
+
+    (void)state;
+    shared_domain("s26.local", allow);
+    expect("s26.local", "/with/", "expired", NULL, 403, "Certificate has expired");
+    free(allow);
+    free(e);
+}
+
+static void s27_ca_allowlist(void **state)
+{
+    char *ca = upload("ca"), *chain = tu_pki_file("chain_client1.pem");
+    char *key = tu_pki_file("client1.key");
+    struct tu_req r = {.sni = "s27.local", .path = "/x/", .cert = chain, .key = key};
+    struct tu_resp resp;
+
+    (void)state;
+    api_put("POST", "{\"api_id\":\"x\",\"domain\":\"s27.local\",\"proxy\":{\"listen_path\":"
+                    "\"/x/\"},\"use_keyless\":true,\"use_mutual_tls_auth\":true,"
+                    "\"client_certificates\":[\"%s\"]}",
+            ca);
+    wait_not("s27.local", "/x/", "client1", NULL, 404);
+    tu_request(&proxy, NULL, &r, &resp);
+    assert_int_equal(resp.status, 200);
+    tu_resp_free(&resp);
+    expect("s27.local", "/x/", "client2", NULL, 200, NULL);
+    expect("s27.local", "/x/", "other_ca_client", NULL, -1, NULL);
+    free(key);
+    free(chain);
+    free(ca);
+}
+
+/* Our decision (DESIGN §6): a clientAuth-only leaf of an allowlisted CA is accepted. */
+static void s28_clientauth_only_leaf_accepted(void **state)
+{
+    char *ca = upload("ca"), *allow = xasprintf("[\"%s\"]", ca);
+
+    (void)state;
+    shared_domain("s28.local", allow);
+    expect("s28.local", "/with/", "clientauth_only", NULL, 200, NULL);
+    expect("s28.local", "/with/", "other_ca_client", NULL, 403, NULL);
+    free(allow);
+    free(ca);
+}
+
+static void s29_chain_entry_announces_only_ca(void **state)
+{
+    char *id = upload_file(ORG, "chain_client1.pem", NULL), *names;
+    char *chain = tu_pki_file("chain_client1.pem"), *key = tu_pki_file("client1.key");
+    struct tu_req r = {.sni = "s29.local", .path = "/x/", .cert = chain, .key = key};
+    struct tu_resp resp;
+
+    (void)state;
+    api_put("POST", "{\"api_id\":\"x\",\"domain\":\"s29.local\",\"proxy\":{\"listen_path\":"
+                    "\"/x/\"},\"use_keyless\":true,\"use_mutual_tls_auth\":true,"
+                    "\"client_certificates\":[\"%s\"]}",
+            id);
+    wait_not("s29.local", "/x/", "client1", NULL, 404);
+    names = ca_names("s29.local");
+    if (strstr(names, "certbound test CA A") == NULL || strstr(names, "client1") != NULL)
+        fail_msg("announced CA names: %s", names);
+    tu_request(&proxy, NULL, &r, &resp);
+    assert_int_equal(resp.status, 200);
+    tu_resp_free(&resp);
+    free(names);
+    free(key);
+    free(chain);
+    free(id);
+}
+
+static void s30_plain_http_tls_not_enabled(void **state)
+{
+    char *c1 = upload("client1");
+    struct tu_proxy plain;
+    struct tu_req r = {.sni = "localhost", .path = "/x/", .plain = true};
+    struct tu_resp resp;
+    long deadline = tu_now_ms() + WAIT_MS;
+
+    (void)state;
+    api_put("POST", "{\"api_id\":\"x\",\"proxy\":{\"listen_path\":\"/x/\"},\"use_keyless\":true,"
+                    "\"use_mutual_tls_auth\":true,\"client_certificates\":[\"%s\"]}",
+            c1);
+    tu_proxy_start(&plain, &authd, "{\"http_server_options\":{\"use_ssl\":false}}");
+    do {
+        tu_request(&plain, NULL, &r, &resp);
+        if (resp.status == 403 || tu_now_ms() > deadline)
+            break;
+        tu_resp_free(&resp);
+        tu_pause_ms(20);
+    } while (1);
+    assert_int_equal(resp.status, 403);
+    assert_string_equal(tu_resp_error(&resp), "TLS not enabled");
+    tu_resp_free(&resp);
+    tu_proxy_stop(&plain);
+    free(c1);
+}
+
+static void s31_public_key_never_matches(void **state)
+{
+    char *pub = upload_file(ORG, "pub.pem", NULL), *allow = xasprintf("[\"%s\"]", pub), *names;
+
+    (void)state;
+    shared_domain("s31.local", allow);
+    expect("s31.local", "/with/", "client1", NULL, 403, NULL);
+    names = ca_names("s31.local");
+    assert_null(strstr(names, "CN"));
+    free(names);
+    free(allow);
+    free(pub);
+}
+
+static void s32_skip_ca_announcement(void **state)
+{
+    char *names;
+
+    (void)state;
+    tu_proxy_stop(&proxy);
+    tu_proxy_start(&proxy, &authd,
+                   "{\"http_server_options\":{\"skip_client_ca_announcement\":true}}");
+    mtls_only_domain("s32.local");
+    names = ca_names("s32.local");
+    if (strstr(names, "NONE") == NULL)
+        fail_msg("CA names were announced: %s", names);
+    expect("s32.local", "/x/", NULL, NULL, -1, NULL);
+    expect("s32.local", "/x/", "selfsigned", NULL, -1, NULL);
+    expect("s32.local", "/x/", "client1", NULL, 200, NULL);
+    free(names);
+}
+
+static void s33_gateway_wide_allowlist(void **state)
+{
+    char *c3 = upload("client3"), *extra = xasprintf("{\"security\":{\"certificates\":"
+                                                     "{\"apis\":[\"%s\"]}}}",
+                                                     c3);
+
+    (void)state;
+    tu_proxy_stop(&proxy);
+    tu_proxy_start(&proxy, &authd, extra);
+    mtls_only_domain("s33.local");
+    expect("s33.local", "/x/", "client3", NULL, 200, NULL);
+    expect("s33.local", "/x/", "client1", NULL, 200, NULL);
+    free(extra);
+    free(c3);
+}
+
+/* The management API is not on the proxy: it never needs a client certificate, and an
+ * mTLS API on a shared domain answers at HTTP level. */
+static void s34_management_api_separate(void **state)
+{
+    char *c1 = upload("client1"), *allow = xasprintf("[\"%s\"]", c1);
+    char *h = sha("client2.crt"), *msg = xasprintf("Certificate with SHA256 %s not allowed", h);
+
+    (void)state;
+    shared_domain("s34.local", allow);
+    assert_int_equal(tu_admin(&authd, "GET", "/tyk/apis", NULL, NULL), 200);
+    expect("s34.local", "/with/", NULL, NULL, 403, "Client TLS certificate is required");
+    expect("s34.local", "/with/", "client2", NULL, 403, msg);
+    free(msg);
+    free(h);
+    free(allow);
+    free(c1);
+}
+
+static void s35_mtls_plus_auth_token(void **state)
+{
+    char *c1 = upload("client1"), *key;
+
+    (void)state;
+    api_put("POST", "{\"api_id\":\"x\",\"domain\":\"s35.local\",\"proxy\":{\"listen_path\":"
+                    "\"/x/\"},\"use_standard_auth\":true,\"use_mutual_tls_auth\":true,"
+                    "\"client_certificates\":[\"%s\"]}",
+            c1);
+    key = key_plain("x", NULL);
+    wait_not("s35.local", "/x/", "client1", NULL, 404);
+    expect("s35.local", "/x/", "client1", NULL, 401, "Authorization field missing");
+    expect("s35.local", "/x/", "client1", "wrong-token", 403,
+           "Access to this API has been disallowed");
+    expect("s35.local", "/x/", "client1", key, 200, NULL);
+    free(key);
+    free(c1);
+}
+
+/* ==== D. Certificate Auth (spec §4) ==== */
+
+static void cert_auth_api(const char *domain)
+{
+    api_put("POST", "{\"api_id\":\"d\",\"domain\":\"%s\",\"proxy\":{\"listen_path\":\"/d/\"},"
+                    "\"use_standard_auth\":false,\"auth_configs\":{\"authToken\":"
+                    "{\"use_certificate\":true}}}",
+            domain);
+    wait_api(domain, "/d/");
+}
+
+static void s38_cert_session_allows(void **state)
+{
+    char *c1 = upload("client1"), *key, *kh;
+    struct tu_resp r;
+
+    (void)state;
+    cert_auth_api("s38.local");
+    key = key_for_cert(c1, "d", NULL);
+    kh = sha256_hex(key);
+    req("s38.local", "/d/hello?q=1", "client1", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_upstream_header(&r, "x-certbound-key", kh);
+    expect_upstream_header(&r, "x-certbound-cert-id", c1);
+    assert_non_null(tu_resp_upstream_header(&r, "client-cert"));
+    assert_non_null(strstr(r.body, "\"uri\":\"/up/hello?q=1\""));
+    tu_resp_free(&r);
+    free(kh);
+    free(key);
+    free(c1);
+}
+
+static void s39_no_cert_401(void **state)
+{
+    char *c1 = upload("client1"), *key;
+
+    (void)state;
+    cert_auth_api("s39.local");
+    key = key_for_cert(c1, "d", NULL);
+    expect("s39.local", "/d/", NULL, NULL, 401, "Client certificate required");
+    expect("s39.local", "/d/", NULL, key, 401, "Client certificate required");
+    expect("s39.local", "/d/", NULL, c1, 401, "Client certificate required");
+    free(key);
+    free(c1);
+}
+
+static void s40_cert_without_session(void **state)
+{
+    char *c1 = upload("client1"), *c2 = upload("client2"), *key;
+
+    (void)state;
+    cert_auth_api("s40.local");
+    key = key_for_cert(c1, "d", NULL);
+    expect("s40.local", "/d/", "client2", NULL, 401, "Access to this API has been disallowed");
+    expect("s40.local", "/d/", "client3", NULL, 401, "Access to this API has been disallowed");
+    free(key);
+    free(c2);
+    free(c1);
+}
+
+static void s41_expired_cert(void **state)
+{
+    (void)state;
+    cert_auth_api("s41.local");
+    expect("s41.local", "/d/", "expired", NULL, 403, "Certificate has expired");
+}
+
+static void s42_cert_deleted_from_store(void **state)
+{
+    char *c1 = upload("client1"), *key;
+
+    (void)state;
+    cert_auth_api("s42.local");
+    key = key_for_cert(c1, "d", NULL);
+    expect("s42.local", "/d/", "client1", NULL, 200, NULL);
+    delete_cert(c1);
+    expect("s42.local", "/d/", "client1", NULL, 403, "Access to this API has been disallowed");
+    free(key);
+    free(c1);
+}
+
+static void s43_cert_wins_over_token(void **state)
+{
+    char *c1 = upload("client1"), *k1, *k2, *kh;
+    struct tu_resp r;
+
+    (void)state;
+    cert_auth_api("s43.local");
+    k1 = key_for_cert(c1, "d", NULL);
+    k2 = key_plain("d", NULL);
+    kh = sha256_hex(k1);
+    req("s43.local", "/d/", "client1", k2, &r);
+    assert_int_equal(r.status, 200);
+    expect_upstream_header(&r, "x-certbound-key", kh);
+    tu_resp_free(&r);
+    free(kh);
+    free(k2);
+    free(k1);
+    free(c1);
+}
+
+/* Set a session field straight in Redis: the API refuses an "expires" in the past (as Tyk),
+ * so an expired session is one whose time passed after it was written. */
+static void session_set_raw(const char *key, const char *field, json_t *value)
+{
+    char h[TOKEN_HASH_HEX_MAX + 1], *rkey;
+    redisContext *c = tu_redis_connect(&redis);
+    redisReply *r;
+    json_t *s;
+    char *text;
+
+    token_key_hash(key, strlen(key), h);
+    rkey = xasprintf("apikey-%s", h);
+    r = redisCommand(c, "GET %s", rkey);
+    assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+    s = tu_json(r->str);
+    freeReplyObject(r);
+    json_object_set_new(s, field, value);
+    text = json_dumps(s, 0);
+    r = redisCommand(c, "SET %s %s", rkey, text);
+    assert_true(r != NULL && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    free(text);
+    json_decref(s);
+    free(rkey);
+    redisFree(c);
+}
+
+static void s44_session_checks(void **state)
+{
+    char *c1 = upload("client1"), *key, *body;
+
+    (void)state;
+    cert_auth_api("s44.local");
+    key = key_for_cert(c1, "d", NULL);
+    session_set_raw(key, "expires", json_integer(1000000000));
+    expect("s44.local", "/d/", "client1", NULL, 401, "Key has expired, please renew");
+    body = xasprintf("{\"org_id\":\"" ORG "\",\"certificate\":\"%s\",\"is_inactive\":true,"
+                     "\"access_rights\":{\"d\":{\"api_id\":\"d\"}}}",
+                     c1);
+    key_update(key, body);
+    free(body);
+    expect("s44.local", "/d/", "client1", NULL, 403, "Key is inactive, please renew");
+    body = xasprintf("{\"org_id\":\"" ORG "\",\"certificate\":\"%s\",\"access_rights\":"
+                     "{\"other\":{\"api_id\":\"other\"}}}",
+                     c1);
+    key_update(key, body);
+    free(body);
+    expect("s44.local", "/d/", "client1", NULL, 403, "Access to this API has been disallowed");
+    free(key);
+    free(c1);
+}
+
+/* Tyk-compatible: the certificate is in the store without the API's org prefix. */
+static void s46_cert_uploaded_without_org(void **state)
+{
+    char *id = upload_file(NULL, "client1.crt", NULL), *key;
+
+    (void)state;
+    cert_auth_api("s46.local");
+    key = key_for_cert(id, "d", NULL);
+    expect("s46.local", "/d/", "client1", NULL, 403, "Access to this API has been disallowed");
+    free(key);
+    free(id);
+}
+
+/* ==== E. allow_unsafe_dynamic_mtls_token (spec §5; authd started with it) ==== */
+
+static void s48_legacy_derived_key_alone(void **state)
+{
+    char *c1 = upload("client1"), *key;
+
+    (void)state;
+    cert_auth_api("s48.local");
+    key = key_for_cert(c1, "d", NULL);
+    expect("s48.local", "/d/", NULL, key, 200, NULL);
+    assert_true(tu_authd_log_contains(&authd, "allow_unsafe_dynamic_mtls_token"));
+    free(key);
+    free(c1);
+}
+
+static void s49_legacy_cert_id_as_token(void **state)
+{
+    char *c1 = upload("client1"), *key;
+
+    (void)state;
+    cert_auth_api("s49.local");
+    key = key_for_cert(c1, "d", NULL);
+    expect("s49.local", "/d/", NULL, c1, 200, NULL);
+    free(key);
+    free(c1);
+}
+
+static void s50_legacy_cert_alone(void **state)
+{
+    char *c1 = upload("client1"), *key;
+
+    (void)state;
+    cert_auth_api("s50.local");
+    key = key_for_cert(c1, "d", NULL);
+    expect("s50.local", "/d/", "client1", NULL, 200, NULL);
+    free(key);
+    free(c1);
+}
+
+static void s51_legacy_unregistered_cert_with_key(void **state)
+{
+    char *c1 = upload("client1"), *key;
+
+    (void)state;
+    cert_auth_api("s51.local");
+    key = key_for_cert(c1, "d", NULL);
+    expect("s51.local", "/d/", "client2", key, 401, "Access to this API has been disallowed");
+    free(key);
+    free(c1);
+}
+
+static void s52_legacy_cert_with_invalid_token(void **state)
+{
+    char *c1 = upload("client1"), *key;
+
+    (void)state;
+    cert_auth_api("s52.local");
+    key = key_for_cert(c1, "d", NULL);
+    expect("s52.local", "/d/", "client1", "invalid-token", 403,
+           "Access to this API has been disallowed");
+    free(key);
+    free(c1);
+}
+
+static void s53_legacy_session_cert_not_in_store(void **state)
+{
+    char *c1 = upload("client1"), *key, *plain;
+
+    (void)state;
+    cert_auth_api("s53.local");
+    key = key_for_cert(c1, "d", NULL);
+    plain = key_plain("d", NULL);
+    delete_cert(c1);
+    expect("s53.local", "/d/", NULL, key, 403, "Access to this API has been disallowed");
+    expect("s53.local", "/d/", NULL, plain, 200, NULL);
+    free(plain);
+    free(key);
+    free(c1);
+}
+
+/* Our decision (DESIGN §6): neither certificate nor token asks for the certificate. */
+static void s54_legacy_nothing_401(void **state)
+{
+    (void)state;
+    cert_auth_api("s54.local");
+    expect("s54.local", "/d/", NULL, NULL, 401, "Client certificate required");
+}
+
+/* As Tyk the token's session authenticates, but its certificate is never rewritten. */
+static void s55_legacy_token_of_other_session(void **state)
+{
+    char *c1 = upload("client1"), *k1, *kb, *kh, *path;
+    struct tu_resp r;
+    json_t *j = NULL;
+
+    (void)state;
+    cert_auth_api("s55.local");
+    k1 = key_for_cert(c1, "d", NULL);
+    kb = key_plain("d", NULL);
+    kh = sha256_hex(kb);
+    req("s55.local", "/d/", "client1", kb, &r);
+    assert_int_equal(r.status, 200);
+    expect_upstream_header(&r, "x-certbound-key", kh);
+    tu_resp_free(&r);
+    path = xasprintf("/tyk/keys/%s", kb);
+    assert_int_equal(tu_admin(&authd, "GET", path, NULL, &j), 200);
+    assert_true(json_object_get(j, "certificate") == NULL ||
+                strcmp(json_string_value(json_object_get(j, "certificate")), "") == 0);
+    json_decref(j);
+    free(path);
+    free(kh);
+    free(kb);
+    free(k1);
+    free(c1);
+}
+
+static void s56_legacy_expired_cert_with_token(void **state)
+{
+    char *c1 = upload("client1"), *key;
+
+    (void)state;
+    cert_auth_api("s56.local");
+    key = key_for_cert(c1, "d", NULL);
+    expect("s56.local", "/d/", "expired", key, 403, "Certificate has expired");
+    free(key);
+    free(c1);
+}
+
+/* ==== F. certificate–token binding (spec §6) ==== */
+
+/* API "s": static mTLS with allow (a JSON array) + auth token, on a domain it shares with a
+ * keyless API so the handshake only requests and denials are HTTP answers. */
+static void binding_api(const char *domain, const char *allow)
+{
+    api_put("POST", "{\"api_id\":\"s\",\"domain\":\"%s\",\"proxy\":{\"listen_path\":\"/s/\"},"
+                    "\"use_standard_auth\":true,\"use_mutual_tls_auth\":true,"
+                    "\"client_certificates\":%s}",
+            domain, allow);
+    api_put("POST", "{\"api_id\":\"open\",\"domain\":\"%s\",\"proxy\":{\"listen_path\":"
+                    "\"/open/\"},\"use_keyless\":true}",
+            domain);
+    wait_api(domain, "/s/");
+    wait_api(domain, "/open/");
+}
+
+static char *bound_key(const char *api, const char *ids_json)
+{
+    char *extra = xasprintf(",\"mtls_static_certificate_bindings\":%s", ids_json);
+    char *key = key_plain(api, extra);
+
+    free(extra);
+    return key;
+}
+
+struct bind_fixture {
+    char *c1, *c2, *allow, *bind1;
+};
+
+static void bind_setup(struct bind_fixture *f, const char *domain)
+{
+    f->c1 = upload("client1");
+    f->c2 = upload("client2");
+    f->allow = xasprintf("[\"%s\",\"%s\"]", f->c1, f->c2);
+    f->bind1 = xasprintf("[\"%s\"]", f->c1);
+    binding_api(domain, f->allow);
+}
+
+static void bind_free(struct bind_fixture *f)
+{
+    free(f->c1);
+    free(f->c2);
+    free(f->allow);
+    free(f->bind1);
+}
+
+static void s57_bound_cert_allows(void **state)
+{
+    struct bind_fixture f;
+    char *k;
+
+    (void)state;
+    bind_setup(&f, "s57.local");
+    k = bound_key("s", f.bind1);
+    expect("s57.local", "/s/", "client1", k, 200, NULL);
+    free(k);
+    bind_free(&f);
+}
+
+static void s58_other_allowlisted_cert_401(void **state)
+{
+    struct bind_fixture f;
+    char *k;
+
+    (void)state;
+    bind_setup(&f, "s58.local");
+    k = bound_key("s", f.bind1);
+    expect("s58.local", "/s/", "client2", k, 401, "Access to this API has been disallowed");
+    assert_true(tu_authd_log_contains(&authd, "certificate mismatch"));
+    free(k);
+    bind_free(&f);
+}
+
+static void s59_bound_key_without_cert(void **state)
+{
+    struct bind_fixture f;
+    char *k;
+
+    (void)state;
+    bind_setup(&f, "s59.local");
+    k = bound_key("s", f.bind1);
+    expect("s59.local", "/s/", NULL, k, 403, "Client TLS certificate is required");
+    free(k);
+    bind_free(&f);
+}
+
+static void s60_unbound_key_any_allowlisted(void **state)
+{
+    struct bind_fixture f;
+    char *k;
+
+    (void)state;
+    bind_setup(&f, "s60.local");
+    k = key_plain("s", NULL);
+    expect("s60.local", "/s/", "client1", k, 200, NULL);
+    expect("s60.local", "/s/", "client2", k, 200, NULL);
+    free(k);
+    bind_free(&f);
+}
+
+static void s61_binding_never_widens_allowlist(void **state)
+{
+    char *c1 = upload("client1"), *c2 = upload("client2"), *allow = xasprintf("[\"%s\"]", c1);
+    char *bind = xasprintf("[\"%s\"]", c2), *k, *h = sha("client2.crt");
+    char *msg = xasprintf("Certificate with SHA256 %s not allowed", h);
+
+    (void)state;
+    binding_api("s61.local", allow);
+    k = bound_key("s", bind);
+    expect("s61.local", "/s/", "client2", k, 403, msg);
+    free(msg);
+    free(h);
+    free(k);
+    free(bind);
+    free(allow);
+    free(c2);
+    free(c1);
+}
+
+static void s62_several_bindings(void **state)
+{
+    struct bind_fixture f;
+    char *k;
+
+    (void)state;
+    bind_setup(&f, "s62.local");
+    k = bound_key("s", f.allow);
+    expect("s62.local", "/s/", "client1", k, 200, NULL);
+    expect("s62.local", "/s/", "client2", k, 200, NULL);
+    free(k);
+    bind_free(&f);
+}
+
+static void s63_binding_ignored_without_static_mtls(void **state)
+{
+    char *c1 = upload("client1"), *bind = xasprintf("[\"%s\"]", c1), *k;
+
+    (void)state;
+    api_put("POST", "{\"api_id\":\"t\",\"domain\":\"s63.local\",\"proxy\":{\"listen_path\":"
+                    "\"/t/\"},\"use_standard_auth\":true}");
+    wait_api("s63.local", "/t/");
+    k = bound_key("t", bind);
+    expect("s63.local", "/t/", "selfsigned", k, 200, NULL);
+    expect("s63.local", "/t/", NULL, k, 200, NULL);
+    free(k);
+    free(bind);
+    free(c1);
+}
+
+static void s66_bound_cert_expired(void **state)
+{
+    char *e = insert_expired(), *c2 = upload("client2");
+    char *allow = xasprintf("[\"%s\",\"%s\"]", e, c2), *bind = xasprintf("[\"%s\"]", e), *k;
+
+    (void)state;
+    binding_api("s66.local", allow);
+    k = bound_key("s", bind);
+    expect("s66.local", "/s/", "expired", k, 403, "Certificate has expired");
+    free(k);
+    free(bind);
+    free(allow);
+    free(c2);
+    free(e);
+}
+
+static void s67_bound_cert_without_token(void **state)
+{
+    struct bind_fixture f;
+    char *k;
+
+    (void)state;
+    bind_setup(&f, "s67.local");
+    k = bound_key("s", f.bind1);
+    expect("s67.local", "/s/", "client1", NULL, 401, "Authorization field missing");
+    free(k);
+    bind_free(&f);
+}
+
+/* ==== revocation, headers, routing (DESIGN §6, §6a) ==== */
+
+static void request_on(CURL *c, const char *sni, const char *path, const char *cert,
+                       const char *token, int status)
+{
+    struct tu_req r = {.sni = sni, .path = path, .cert = cert, .token = token};
+    struct tu_resp resp;
+
+    tu_request(&proxy, c, &r, &resp);
+    if (resp.status != status)
+        fail_msg("keep-alive %s%s: want %d, got %d (%s%s)", sni, path, status, resp.status,
+                 resp.body != NULL ? resp.body : "", resp.err);
+    if (resp.connects != 0)
+        fail_msg("keep-alive %s%s: libcurl opened a new connection", sni, path);
+    tu_resp_free(&resp);
+}
+
+static void revoke_key_on_keepalive(void **state)
+{
+    char *c1 = upload("client1"), *key, *path;
+    struct tu_req r = {.sni = "rk.local", .path = "/d/", .cert = "client1"};
+    struct tu_resp resp;
+    CURL *c = curl_easy_init();
+
+    (void)state;
+    cert_auth_api("rk.local");
+    key = key_for_cert(c1, "d", NULL);
+    tu_request(&proxy, c, &r, &resp); /* opens the connection */
+    assert_int_equal(resp.status, 200);
+    tu_resp_free(&resp);
+    request_on(c, "rk.local", "/d/", "client1", NULL, 200); /* cached now */
+    path = xasprintf("/tyk/keys/%s", key);
+    assert_int_equal(tu_admin(&authd, "DELETE", path, NULL, NULL), 200);
+    /* The very next request on the same connection is denied, and answered. */
+    request_on(c, "rk.local", "/d/", "client1", NULL, 401);
+    free(key);
+    key = key_for_cert(c1, "d", NULL);
+    request_on(c, "rk.local", "/d/", "client1", NULL, 200);
+    delete_cert(c1);
+    request_on(c, "rk.local", "/d/", "client1", NULL, 403);
+    curl_easy_cleanup(c);
+    free(path);
+    free(key);
+    free(c1);
+}
+
+static void allowlist_change_on_keepalive(void **state)
+{
+    char *c1 = upload("client1"), *c2 = upload("client2"), *allow = xasprintf("[\"%s\"]", c1);
+    struct tu_req r = {.sni = "ak.local", .path = "/with/", .cert = "client1"};
+    struct tu_resp resp;
+    CURL *c = curl_easy_init();
+    long deadline;
+
+    (void)state;
+    shared_domain("ak.local", allow);
+    tu_request(&proxy, c, &r, &resp);
+    assert_int_equal(resp.status, 200);
+    tu_resp_free(&resp);
+    api_put("PUT", "{\"api_id\":\"with\",\"domain\":\"ak.local\",\"proxy\":{\"listen_path\":"
+                   "\"/with/\"},\"use_keyless\":true,\"use_mutual_tls_auth\":true,"
+                   "\"client_certificates\":[\"%s\"]}",
+            c2);
+    /* The new allowlist reaches the proxy by push within 1 s (DESIGN §4). */
+    deadline = tu_now_ms() + 1000;
+    for (;;) {
+        tu_request(&proxy, c, &r, &resp);
+        assert_int_equal(resp.connects, 0);
+        if (resp.status == 403)
+            break;
+        assert_int_equal(resp.status, 200);
+        tu_resp_free(&resp);
+        if (tu_now_ms() > deadline)
+            fail_msg("the allowlist change did not apply within 1 s");
+        tu_pause_ms(10);
+    }
+    tu_resp_free(&resp);
+    curl_easy_cleanup(c);
+    free(allow);
+    free(c2);
+    free(c1);
+}
+
+static void identity_headers(void **state)
+{
+    const char *forged[] = {"Client-Cert: :Zm9yZ2Vk:", "Client-Cert-Chain: :Zm9yZ2Vk:",
+                            "X-Certbound-Key: forged", "X-Certbound-Cert-Id: forged",
+                            "X-Certbound-Anything: forged", NULL};
+    struct tu_req r = {.sni = "ih.local", .path = "/open/", .headers = forged};
+    struct tu_resp resp;
+
+    (void)state;
+    api_put("POST", "{\"api_id\":\"open\",\"domain\":\"ih.local\",\"proxy\":{\"listen_path\":"
+                    "\"/open/\"},\"use_keyless\":true}");
+    wait_api("ih.local", "/open/");
+    tu_request(&proxy, NULL, &r, &resp);
+    assert_int_equal(resp.status, 200);
+    expect_upstream_header(&resp, "client-cert", NULL);
+    expect_upstream_header(&resp, "client-cert-chain", NULL);
+    expect_upstream_header(&resp, "x-certbound-key", NULL);
+    expect_upstream_header(&resp, "x-certbound-cert-id", NULL);
+    expect_upstream_header(&resp, "x-certbound-anything", NULL);
+    tu_resp_free(&resp);
+    /* With a certificate (a keyless API is not mTLS: the handshake does not ask, so send
+     * it to an API that does). */
+    {
+        char *c1 = upload("client1"), *allow = xasprintf("[\"%s\"]", c1);
+        struct tu_req r2 = {.sni = "ih2.local", .path = "/with/", .cert = "client1",
+                            .headers = forged};
+        char *der_b64;
+
+        shared_domain("ih2.local", allow);
+        tu_request(&proxy, NULL, &r2, &resp);
+        assert_int_equal(resp.status, 200);
+        expect_upstream_header(&resp, "x-certbound-cert-id", c1);
+        expect_upstream_header(&resp, "x-certbound-key", NULL);
+        der_b64 = xstrdup(tu_resp_upstream_header(&resp, "client-cert"));
+        assert_true(der_b64[0] == ':' && der_b64[strlen(der_b64) - 1] == ':');
+        assert_null(strstr(der_b64, "Zm9yZ2Vk"));
+        free(der_b64);
+        tu_resp_free(&resp);
+        free(allow);
+        free(c1);
+    }
+}
+
+static void misdirected_421(void **state)
+{
+    struct tu_req r = {.sni = "m1.local", .host = "m2.local", .path = "/open/"};
+    struct tu_resp resp;
+
+    (void)state;
+    api_put("POST", "{\"api_id\":\"o1\",\"domain\":\"m1.local\",\"proxy\":{\"listen_path\":"
+                    "\"/open/\"},\"use_keyless\":true}");
+    api_put("POST", "{\"api_id\":\"o2\",\"domain\":\"m2.local\",\"proxy\":{\"listen_path\":"
+                    "\"/open/\"},\"use_keyless\":true}");
+    wait_api("m1.local", "/open/");
+    wait_api("m2.local", "/open/");
+    tu_request(&proxy, NULL, &r, &resp);
+    assert_int_equal(resp.status, 421);
+    tu_resp_free(&resp);
+    r.host = "M1.local:443";
+    tu_request(&proxy, NULL, &r, &resp);
+    assert_int_equal(resp.status, 200);
+    tu_resp_free(&resp);
+}
+
+static void routing_404_and_strip(void **state)
+{
+    struct tu_resp r;
+
+    (void)state;
+    api_put("POST", "{\"api_id\":\"a\",\"proxy\":{\"listen_path\":\"/a/\"},\"use_keyless\":true}");
+    api_put("POST", "{\"api_id\":\"ab\",\"proxy\":{\"listen_path\":\"/a/b/\","
+                    "\"strip_listen_path\":false},\"use_keyless\":true}");
+    wait_api("localhost", "/a/b/");
+    wait_api("localhost", "/a/");
+    req("localhost", "/a/b/c", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"uri\":\"/up/a/b/c\""));
+    tu_resp_free(&r);
+    req("localhost", "/a/x", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"uri\":\"/up/x\""));
+    tu_resp_free(&r);
+    expect("localhost", "/nothing", NULL, NULL, 404, NULL);
+}
+
+/* ==== fail closed (DESIGN §6) ==== */
+
+static void authd_down_fails_closed(void **state)
+{
+    char *c1 = upload("client1"), *allow = xasprintf("[\"%s\"]", c1), *key, *extra;
+    int rpc_port = authd.rpc_port;
+    struct tu_resp r;
+    long t0;
+
+    (void)state;
+    shared_domain("fc.local", allow);
+    cert_auth_api("fc.local");
+    key = key_for_cert(c1, "d", NULL);
+    expect("fc.local", "/d/", "client1", NULL, 200, NULL);
+    kill(authd.pid, SIGKILL);
+    waitpid(authd.pid, NULL, 0);
+    authd.pid = 0;
+    /* Session APIs: 503 within twice the RPC timeout (500 ms), never an allow. */
+    t0 = tu_now_ms();
+    req("fc.local", "/d/", "client1", NULL, &r);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(tu_resp_error(&r), "Authentication service unavailable");
+    assert_true(tu_now_ms() - t0 < 1000 + 500);
+    tu_resp_free(&r);
+    /* Static-allowlist APIs keep working from memory. */
+    expect("fc.local", "/with/", "client1", NULL, 200, NULL);
+    expect("fc.local", "/with/", "client2", NULL, 403, NULL);
+    /* authd back on the same port: the proxy reconnects by itself. */
+    extra = xasprintf("{\"rpc_listen\":\"127.0.0.1:%d\"}", rpc_port);
+    free(authd.dir);
+    free(authd.conninfo);
+    free(authd.log_path);
+    tu_authd_start(&authd, &redis, conninfo, extra);
+    wait_not("fc.local", "/d/", "client1", NULL, 503);
+    expect("fc.local", "/d/", "client1", NULL, 200, NULL);
+    free(extra);
+    free(key);
+    free(allow);
+    free(c1);
+}
+
+/* ==== bad input (issue #4 item 8) ==== */
+
+static int raw_connect(void)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)proxy.port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    return fd;
+}
+
+/* Read until EOF (the proxy closed) within timeout_ms; true if it closed. */
+static bool closed_within(int fd, int timeout_ms)
+{
+    long deadline = tu_now_ms() + timeout_ms;
+    char buf[4096];
+
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        long left = deadline - tu_now_ms();
+        ssize_t n;
+
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            return false;
+        n = read(fd, buf, sizeof(buf));
+        if (n <= 0)
+            return true;
+    }
+}
+
+/* Send raw bytes over a TLS connection to the proxy (SNI localhost); the status of the
+ * answer, or -1 when the connection closed without one. */
+static int raw_tls_status(const char *data)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    int fd = raw_connect(), status = -1;
+    SSL *ssl = SSL_new(ctx);
+    char buf[4096];
+    int n;
+
+    SSL_set_fd(ssl, fd);
+    SSL_set_tlsext_host_name(ssl, "localhost");
+    if (SSL_connect(ssl) == 1 && SSL_write(ssl, data, (int)strlen(data)) > 0 &&
+        (n = SSL_read(ssl, buf, sizeof(buf) - 1)) > 0) {
+        buf[n] = '\0';
+        if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+            status = -1;
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    return status;
+}
+
+static void bad_input_tls(void **state)
+{
+    static const char garbage[] = "\x16\x03\x01\x00\x05garbagegarbagegarbage";
+    static const char plain[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    int fd;
+
+    (void)state;
+    api_put("POST", "{\"api_id\":\"open\",\"proxy\":{\"listen_path\":\"/open/\"},"
+                    "\"use_keyless\":true}");
+    wait_api("localhost", "/open/");
+    fd = raw_connect();
+    assert_int_equal(write(fd, garbage, sizeof(garbage) - 1), (ssize_t)sizeof(garbage) - 1);
+    assert_true(closed_within(fd, 5000));
+    close(fd);
+    fd = raw_connect();
+    assert_int_equal(write(fd, plain, sizeof(plain) - 1), (ssize_t)sizeof(plain) - 1);
+    assert_true(closed_within(fd, 5000));
+    close(fd);
+    /* A truncated ClientHello, then silence: the handshake timeout (2 s here) closes it. */
+    fd = raw_connect();
+    assert_int_equal(write(fd, "\x16\x03\x01\x02\x00\x01", 6), 6);
+    assert_true(closed_within(fd, 6000));
+    close(fd);
+    /* Slowloris: a handshake, then half a request head and silence: the head timeout. */
+    {
+        SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+        SSL *ssl = SSL_new(ctx);
+        long t0 = tu_now_ms();
+        char b[256];
+
+        fd = raw_connect();
+        SSL_set_fd(ssl, fd);
+        SSL_set_tlsext_host_name(ssl, "localhost");
+        assert_int_equal(SSL_connect(ssl), 1);
+        assert_true(SSL_write(ssl, "GET /open/ HTTP/1.1\r\nHost: local", 32) > 0);
+        {
+            int n = SSL_read(ssl, b, sizeof(b) - 1);
+
+            b[n > 0 ? n : 0] = '\0';
+            if (n > 0 && strstr(b, " 408 ") == NULL)
+                fail_msg("slow head answered: %s", b);
+        }
+        assert_true(tu_now_ms() - t0 < 6000);
+        SSL_free(ssl);
+        SSL_CTX_free(ctx);
+        close(fd);
+    }
+    expect("localhost", "/open/", NULL, NULL, 200, NULL);
+}
+
+static void bad_input_http(void **state)
+{
+    char *big = xmalloc(20000), *hdr;
+    const char *headers[2];
+    struct tu_req r = {.path = "/open/", .headers = headers};
+    struct tu_resp resp;
+
+    (void)state;
+    api_put("POST", "{\"api_id\":\"open\",\"proxy\":{\"listen_path\":\"/open/\"},"
+                    "\"use_keyless\":true}");
+    wait_api("localhost", "/open/");
+    memset(big, 'a', 19999);
+    big[19999] = '\0';
+    hdr = xasprintf("X-Big: %s", big);
+    headers[0] = hdr;
+    headers[1] = NULL;
+    tu_request(&proxy, NULL, &r, &resp);
+    assert_int_equal(resp.status, 431);
+    tu_resp_free(&resp);
+    /* Bodies that break their chunked framing, and a malformed request line: 400 (or a
+     * closed connection), never a crash; the proxy keeps serving. */
+    {
+        static const char *const bad[] = {
+            "POST /open/ HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "zz\r\nnot hex\r\n0\r\n\r\n",
+            "POST /open/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+            "Content-Length: 7\r\n\r\nhello",
+            "GET /open/ HTTP/1.1 extra\r\nHost: localhost\r\n\r\n",
+            "GET /open/ HTTP/1.1\r\nHost localhost\r\n\r\n",
+        };
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            int st = raw_tls_status(bad[i]);
+
+            if (st != 400 && st != -1)
+                fail_msg("bad request %zu answered %d", i, st);
+        }
+    }
+    expect("localhost", "/open/", NULL, NULL, 200, NULL);
+    free(hdr);
+    free(big);
+}
+
+static void tls_versions(void **state)
+{
+    struct tu_req r = {.path = "/open/", .tls_max = 12};
+    struct tu_resp resp;
+    char *out = NULL;
+
+    (void)state;
+    assert_int_not_equal(tu_proxy_start_fails(&authd, "{\"http_server_options\":"
+                                                      "{\"min_version\":770}}",
+                                              &out),
+                         0);
+    assert_non_null(strstr(out, "min_version"));
+    free(out);
+    assert_int_not_equal(tu_proxy_start_fails(&authd, "{\"http_server_options\":"
+                                                      "{\"min_version\":772,\"max_version\":771}}",
+                                              &out),
+                         0);
+    free(out);
+    tu_proxy_stop(&proxy);
+    tu_proxy_start(&proxy, &authd, "{\"http_server_options\":{\"min_version\":772}}");
+    api_put("POST", "{\"api_id\":\"open\",\"proxy\":{\"listen_path\":\"/open/\"},"
+                    "\"use_keyless\":true}");
+    wait_api("localhost", "/open/");
+    tu_request(&proxy, NULL, &r, &resp);
+    assert_int_equal(resp.status, -1);
+    tu_resp_free(&resp);
+    r.tls_max = 0;
+    tu_request(&proxy, NULL, &r, &resp);
+    assert_int_equal(resp.status, 200);
+    tu_resp_free(&resp);
+}
+
+int main(int argc, char **argv)
+{
+#define T(f) cmocka_unit_test(f)
+    const struct CMUnitTest tests[] = {
+        T(s20_allowlisted_cert), T(s21_no_cert_fails_handshake),
+        T(s22_unknown_cert_fails_handshake), T(s23_shared_domain_no_cert),
+        T(s24_empty_allowlist), T(s25_two_apis_one_domain), T(s26_expired_allowlist_entry),
+        T(s27_ca_allowlist), T(s28_clientauth_only_leaf_accepted),
+        T(s29_chain_entry_announces_only_ca), T(s30_plain_http_tls_not_enabled),
+        T(s31_public_key_never_matches), T(s32_skip_ca_announcement),
+        T(s33_gateway_wide_allowlist), T(s34_management_api_separate),
+        T(s35_mtls_plus_auth_token), T(s38_cert_session_allows), T(s39_no_cert_401),
+        T(s40_cert_without_session), T(s41_expired_cert), T(s42_cert_deleted_from_store),
+        T(s43_cert_wins_over_token), T(s44_session_checks), T(s46_cert_uploaded_without_org),
+        T(s48_legacy_derived_key_alone), T(s49_legacy_cert_id_as_token),
+        T(s50_legacy_cert_alone), T(s51_legacy_unregistered_cert_with_key),
+        T(s52_legacy_cert_with_invalid_token), T(s53_legacy_session_cert_not_in_store),
+        T(s54_legacy_nothing_401), T(s55_legacy_token_of_other_session),
+        T(s56_legacy_expired_cert_with_token), T(s57_bound_cert_allows),
+        T(s58_other_allowlisted_cert_401), T(s59_bound_key_without_cert),
+        T(s60_unbound_key_any_allowlisted), T(s61_binding_never_widens_allowlist),
+        T(s62_several_bindings), T(s63_binding_ignored_without_static_mtls),
+        T(s66_bound_cert_expired), T(s67_bound_cert_without_token),
+        T(revoke_key_on_keepalive), T(allowlist_change_on_keepalive), T(identity_headers),
+        T(misdirected_421), T(routing_404_and_strip), T(authd_down_fails_closed),
+        T(bad_input_tls), T(bad_input_http), T(tls_versions),
+    };
+#undef T
+
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests_name("proxy_e2e", tests, group_setup, group_teardown);
+}
