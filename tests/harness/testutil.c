@@ -23,6 +23,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "common/cfg.h"
 #include "common/mpjson.h"
 #include "common/rpc_codec.h"
 #include "common/xmem.h"
@@ -683,4 +684,36 @@ json_t *tu_json(const char *text)
     if (j == NULL)
         fail_msg("bad JSON in test: %s: %s", e.text, text);
     return j;
+}
+
+void tu_assert_readme_documents(const struct cfg_key *keys, size_t n, const char *heading)
+{
+    char *path = tu_srcpath("README.md"), *text = tu_read_file(path, NULL), *start = NULL, *end;
+
+    if (text == NULL || (start = strstr(text, heading)) == NULL) {
+        fail_msg("README.md has no section '%s'", heading);
+        return;
+    }
+    end = strstr(start + strlen(heading), "\n## ");
+    if (end != NULL)
+        *end = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const char *p = keys[i].path, *dot = strrchr(p, '.');
+        char *full = xasprintf("`%s`", p);
+        bool found = strstr(start, full) != NULL;
+
+        /* Grouped rows list a section's keys as `section.{a,b,c}` or `section.a`, `section.b`. */
+        if (!found && dot != NULL) {
+            char *sect = xasprintf("`%.*s.{", (int)(dot - p), p);
+            const char *row = strstr(start, sect), *leaf = row != NULL ? strstr(row, dot + 1) : NULL;
+
+            found = leaf != NULL && leaf < strchr(row, '}');
+            free(sect);
+        }
+        if (!found)
+            fail_msg("README.md's section '%s' lacks %s", heading, p);
+        free(full);
+    }
+    free(text);
+    free(path);
 }

@@ -95,6 +95,10 @@ json_t *tu_rpc_wait_notification(int fd, const char *method, int timeout_ms);
 int tu_send_all(int fd, const void *buf, size_t len);
 int tu_read_frame(int fd, unsigned char **payload, size_t *len, int timeout_ms);
 
+/* Every key of a daemon's table appears in the README section that starts at heading. */
+struct cfg_key;
+void tu_assert_readme_documents(const struct cfg_key *keys, size_t n, const char *heading);
+
 /* Assertion helpers with good messages (cmocka fail_msg on mismatch). */
 void tu_assert_json_str(const json_t *o, const char *key, const char *want);
 json_t *tu_json(const char *text); /* parse or fail */

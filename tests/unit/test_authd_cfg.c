@@ -40,31 +40,8 @@ static void example_has_every_key_and_loads(void **state)
 
 static void readme_documents_every_key(void **state)
 {
-    char *path = tu_srcpath("README.md"), *text = tu_read_file(path, NULL);
-
-    assert_non_null(text);
-    for (size_t i = 0; i < authd_cfg_nkeys; i++) {
-        const char *p = authd_cfg_keys[i].path, *dot = strrchr(p, '.');
-        char *full = xasprintf("`%s`", p);
-        bool found = strstr(text, full) != NULL;
-
-        /* Grouped rows list a section's keys as `section.{a,b,c}` or `section.a`, `section.b`. */
-        if (!found && dot != NULL) {
-            char *sect = xasprintf("`%.*s.{", (int)(dot - p), p);
-            char *leaf = xasprintf("%s", dot + 1);
-            const char *row = strstr(text, sect);
-
-            found = row != NULL && strstr(row, leaf) != NULL &&
-                    strstr(row, leaf) < strchr(row, '}');
-            free(sect);
-            free(leaf);
-        }
-        if (!found)
-            fail_msg("README.md's configuration table lacks %s", p);
-        free(full);
-    }
-    free(text);
-    free(path);
+    tu_assert_readme_documents(authd_cfg_keys, authd_cfg_nkeys,
+                               "## Configuration (certbound-authd)");
 }
 
 static void design_defaults(void **state)

@@ -60,6 +60,12 @@ static void example_has_every_key_and_loads(void **state)
     free(path);
 }
 
+static void readme_documents_every_key(void **state)
+{
+    tu_assert_readme_documents(proxy_cfg_keys, proxy_cfg_nkeys,
+                               "## Configuration (certbound-proxy)");
+}
+
 static void design_defaults(void **state)
 {
     struct proxy_config c;
@@ -279,6 +285,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(example_has_every_key_and_loads),
+        cmocka_unit_test(readme_documents_every_key),
         cmocka_unit_test(design_defaults),
         cmocka_unit_test(tls_versions),
         cmocka_unit_test(cross_key_rules),
