@@ -74,10 +74,16 @@ static void on_pg_listen_ready(void *arg)
 
 static void on_redis_state(bool ready, void *arg)
 {
-    /* The subscriber connection has no callback of its own; it reconnects with the command
-     * connection, so a command connection coming back is the moment to resync. */
-    if (ready)
+    /* Down: sessions can no longer be checked, so proxies must drop the allows they cached
+     * (fail closed: their next session request asks us and gets 503). Up again: the
+     * subscriber connection, which has no callback of its own, reconnects with the command
+     * connection, and notifications may have been missed meanwhile. */
+    if (ready) {
         resync(arg, "Redis");
+    } else {
+        log_warn("pushes: Redis connection lost: subscribers drop cached decisions");
+        publish(arg, json_pack("{s:s}", "type", "resync"));
+    }
 }
 
 void pushes_session_now(struct authd *ad, const char *rkey)

@@ -197,16 +197,13 @@ pid_t tu_spawn(const char *const *argv, const char *log_path)
     return pid;
 }
 
-void tu_redis_start(struct tu_redis *r)
+/* Start redis-server on r->sock and wait (bounded) until it answers. */
+static void redis_spawn(struct tu_redis *r)
 {
-    char *log;
+    char *log = xasprintf("%s/redis.log", r->dir);
     long deadline;
     redisContext *c;
 
-    memset(r, 0, sizeof(*r));
-    r->dir = tu_tmpdir("redis");
-    r->sock = xasprintf("%s/redis.sock", r->dir);
-    log = xasprintf("%s/redis.log", r->dir);
     {
         const char *argv[] = {"redis-server", "--port", "0", "--unixsocket", r->sock,
                               "--save", "", "--appendonly", "no", "--dir", r->dir, NULL};
@@ -225,6 +222,20 @@ void tu_redis_start(struct tu_redis *r)
         tu_pause_ms(20);
     }
     fail_msg("redis-server did not start on %s", r->sock);
+}
+
+void tu_redis_start(struct tu_redis *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->dir = tu_tmpdir("redis");
+    r->sock = xasprintf("%s/redis.sock", r->dir);
+    redis_spawn(r);
+}
+
+void tu_redis_restart(struct tu_redis *r)
+{
+    tu_redis_stop(r);
+    redis_spawn(r);
 }
 
 void tu_redis_stop(struct tu_redis *r)

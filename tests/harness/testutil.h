@@ -44,6 +44,8 @@ struct tu_redis {
 };
 void tu_redis_start(struct tu_redis *r);
 void tu_redis_stop(struct tu_redis *r);
+/* Start it again on the same socket (empty: it keeps no data), after tu_redis_stop. */
+void tu_redis_restart(struct tu_redis *r);
 redisContext *tu_redis_connect(const struct tu_redis *r);
 
 /* A fresh database in the fixture's PostgreSQL; conninfo is heap. */
