@@ -18,6 +18,7 @@
 
 #include "common/errs.h"
 #include "common/log.h"
+#include "common/netutil.h"
 #include "common/rpc_codec.h"
 #include "common/xmem.h"
 
@@ -41,6 +42,7 @@ struct rpc_chan {
     bool delivering;       /* chan_deliver is on the stack (on_msg may be running) */
     bool free_pending;     /* rpc_chan_free was called while delivering */
     bool eof_pending;      /* EOF reported while delivering; handled after it */
+    bool nodelay;          /* TCP_NODELAY set (once the socket exists) */
 };
 
 static void chan_on_read(struct bufferevent *bev, void *arg);
@@ -100,6 +102,12 @@ int rpc_chan_send(struct rpc_chan *ch, const unsigned char *frame, size_t len)
     }
     if (evbuffer_add(out, frame, len) != 0)
         die("rpc_chan_send: out of memory queueing %zu bytes", len);
+    /* Pipelined small frames must not wait for the peer's delayed ACK. The socket of a
+     * connect by host name exists only once resolved: try again on later sends. */
+    if (!ch->nodelay && bufferevent_getfd(ch->bev) >= 0) {
+        net_set_nodelay(bufferevent_getfd(ch->bev));
+        ch->nodelay = true;
+    }
     return 0;
 }
 

@@ -26,6 +26,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 
+#include "common/netutil.h"
 #include "common/log.h"
 #include "proxy/apis.h"
 #include "proxy/authz.h"
@@ -82,6 +83,7 @@ void hconn_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *s
     c->w = w;
     c->id = ++w->next_conn_id;
     c->fd = fd;
+    net_set_nodelay(fd);
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
 

@@ -14,6 +14,7 @@
 
 #include <event2/bufferevent.h>
 
+#include "common/netutil.h"
 #include "common/log.h"
 #include "proxy/proxy_cfg.h"
 
@@ -249,6 +250,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_CONNECTED) {
         u->connected = true;
+        net_set_nodelay(bufferevent_getfd(u->bev));
         event_del(u->timer);
         if (u->cb != NULL)
             u->cb(u, UPS_EV_CONNECTED, NULL, u->arg);
