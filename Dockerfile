@@ -17,7 +17,7 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
 COPY --from=build /build/bin/certbound-authd /build/bin/certbound-proxy /build/bin/cb-echo-upstream /usr/local/bin/
 COPY etc/authd.example.json /etc/certbound/authd.json
 COPY etc/proxy.example.json /etc/certbound/proxy.json
-COPY tests/harness/certs.sh /usr/local/share/certbound/certs.sh
+COPY tests/harness/certs.sh etc/compose-init.sh /usr/local/share/certbound/
 USER certbound
 EXPOSE 8181 9191 8443
 ENTRYPOINT ["/usr/local/bin/certbound-authd", "--config", "/etc/certbound/authd.json"]

@@ -48,7 +48,13 @@ if [ "$status" = 0 ] && [ "$FUZZ_SECONDS" -gt 0 ] && command -v clang >/dev/null
     fi
 fi
 
+# The compose file is for people with a Docker engine; its syntax and references are checked
+# here without one (deps.sh installs docker-compose).
 if command -v docker-compose >/dev/null; then
-    docker-compose -f docker-compose.yml config -q || status=1
+    if docker-compose -f docker-compose.yml config -q; then
+        echo "docker-compose.yml: valid"
+    else
+        echo "docker-compose.yml: INVALID"; status=1
+    fi
 fi
 exit $status
