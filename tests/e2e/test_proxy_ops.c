@@ -12,9 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "common/token.h"
 #include "tests/e2e/e2e_util.h"
 
 static int group_setup(void **state)
@@ -212,12 +216,91 @@ static void server_certs_from_store(void **state)
     free(srv);
 }
 
+/* Upstream failures answer JSON: refused → 502, silent → 504 (DESIGN §6a). */
+static void upstream_errors_502_504(void **state)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sin);
+    int silent = socket(AF_INET, SOCK_STREAM, 0), closed = socket(AF_INET, SOCK_STREAM, 0);
+    int silent_port, closed_port;
+    struct tu_resp r;
+    long t0;
+
+    (void)state;
+    /* A port that accepts (the kernel's backlog) and never answers, and one that refuses. */
+    assert_int_equal(bind(silent, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(silent, 16), 0);
+    assert_int_equal(getsockname(silent, (struct sockaddr *)&sin, &sl), 0);
+    silent_port = ntohs(sin.sin_port);
+    sin.sin_port = 0;
+    assert_int_equal(bind(closed, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    sl = sizeof(sin);
+    assert_int_equal(getsockname(closed, (struct sockaddr *)&sin, &sl), 0);
+    closed_port = ntohs(sin.sin_port);
+    close(closed); /* bound once, now nobody listens there */
+    tu_proxy_stop(&proxy);
+    tu_proxy_start(&proxy, &authd, "{\"upstream_timeout_ms\":1000}");
+    api_put("POST", "{\"api_id\":\"refused\",\"proxy\":{\"listen_path\":\"/refused/\","
+                    "\"target_url\":\"http://127.0.0.1:%d\"},\"use_keyless\":true}",
+            closed_port);
+    api_put("POST", "{\"api_id\":\"silent\",\"proxy\":{\"listen_path\":\"/silent/\","
+                    "\"target_url\":\"http://127.0.0.1:%d\"},\"use_keyless\":true}",
+            silent_port);
+    wait_api("localhost", "/refused/");
+    req("localhost", "/refused/", NULL, NULL, &r);
+    assert_int_equal(r.status, 502);
+    assert_true(strlen(tu_resp_error(&r)) > 0);
+    tu_resp_free(&r);
+    wait_api("localhost", "/silent/");
+    t0 = tu_now_ms();
+    req("localhost", "/silent/", NULL, NULL, &r);
+    assert_int_equal(r.status, 504);
+    assert_true(strlen(tu_resp_error(&r)) > 0);
+    assert_true(tu_now_ms() - t0 < 5000);
+    tu_resp_free(&r);
+    close(silent);
+}
+
+/* Bodies of several MiB both ways framings arrive intact (the upstream echoes their hash). */
+static void large_bodies_streamed(void **state)
+{
+    size_t n = 8 * 1024 * 1024;
+    char *body = xmalloc(n + 1), *want = xmalloc(TOKEN_HASH_HEX_MAX + 1);
+    const char *chunked[] = {"Transfer-Encoding: chunked", NULL};
+    struct tu_req r = {.path = "/open/", .method = "POST", .body = body};
+    struct tu_resp resp;
+    json_t *j;
+
+    (void)state;
+    for (size_t i = 0; i < n; i++)
+        body[i] = (char)('a' + i % 26);
+    body[n] = '\0';
+    token_hash_hex(TOKEN_ALGO_SHA256, body, n, want);
+    api_put("POST", "{\"api_id\":\"open\",\"proxy\":{\"listen_path\":\"/open/\"},"
+                    "\"use_keyless\":true}");
+    wait_api("localhost", "/open/");
+    for (int framing = 0; framing < 2; framing++) {
+        r.headers = framing == 1 ? chunked : NULL;
+        tu_request(&proxy, NULL, &r, &resp);
+        assert_int_equal(resp.status, 200);
+        j = tu_json(resp.body);
+        assert_int_equal(json_integer_value(json_object_get(j, "body_len")), (json_int_t)n);
+        tu_assert_json_str(j, "body_sha256", want);
+        json_decref(j);
+        tu_resp_free(&resp);
+    }
+    free(want);
+    free(body);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(redis_down_fails_closed),
         cmocka_unit_test(workers_all_revoke),
         cmocka_unit_test(server_certs_from_store),
+        cmocka_unit_test(upstream_errors_502_504),
+        cmocka_unit_test(large_bodies_streamed),
     };
 
     if (argc > 1)
