@@ -18,6 +18,8 @@ struct pgc;
 struct stats;
 struct http_api;
 struct rpcsrv;
+struct check_srv;
+struct apitls;
 
 struct authd {
     struct event_base *base;
@@ -27,6 +29,8 @@ struct authd {
     struct stats *stats;
     struct http_api *http;
     struct rpcsrv *rpc;
+    struct check_srv *check;       /* NULL unless check_listen */
+    struct apitls *tls;            /* NULL unless http_server_options.use_ssl */
     const char **secrets;          /* current encoding secret first, then previous ones */
     size_t nsecrets;
     enum token_algo legacy_algo;   /* how legacy (non base64-JSON) tokens hash */

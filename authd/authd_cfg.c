@@ -5,9 +5,13 @@
  */
 #include "authd/authd_cfg.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/util.h>
 
 #include "common/log.h"
 #include "common/token.h"
@@ -19,6 +23,8 @@
 
 static int validate_hash_fn(const void *field, char **err);
 static int validate_tls_version(const void *field, char **err);
+static int validate_cert_files(const json_t *arr, char **err);
+static bool is_loopback(const struct sockaddr_storage *ss);
 
 const struct cfg_key authd_cfg_keys[] = {
     {"check_listen", CFG_STRING, OFF(check_listen), "", NOLIM, 0, NULL},
@@ -105,6 +111,70 @@ static int validate_tls_version(const void *field, char **err)
     return -1;
 }
 
+/* http_server_options.certificates: [{domain_name, cert_file, key_file}], files required. */
+static int validate_cert_files(const json_t *arr, char **err)
+{
+    const json_t *e;
+    size_t i;
+
+    if (!json_is_array(arr)) {
+        *err = xstrdup("configuration key 'http_server_options.certificates': must be an array "
+                       "of {domain_name, cert_file, key_file}");
+        return -1;
+    }
+    json_array_foreach(arr, i, e)
+    {
+        const json_t *dn = json_object_get(e, "domain_name");
+
+        if (!json_is_object(e) || !json_is_string(json_object_get(e, "cert_file")) ||
+            !json_is_string(json_object_get(e, "key_file")) || (dn != NULL && !json_is_string(dn))) {
+            *err = xasprintf("configuration key 'http_server_options.certificates': entry %zu "
+                             "needs string cert_file and key_file (and optional domain_name)", i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+int authd_cfg_parse_listen(const char *key, const char *spec, struct sockaddr_storage *ss,
+                           int *sl, char **err)
+{
+    const char *colon = strrchr(spec, ':');
+    bool any_port = colon != NULL && strcmp(colon, ":0") == 0;
+    /* evutil_parse_sockaddr_port refuses port 0, which tests use to get any free port. */
+    char *probe = any_port ? xasprintf("%.*s:1", (int)(colon - spec), spec) : xstrdup(spec);
+    int rc;
+
+    memset(ss, 0, sizeof(*ss));
+    *sl = (int)sizeof(*ss);
+    rc = evutil_parse_sockaddr_port(probe, (struct sockaddr *)ss, sl);
+    free(probe);
+    if (rc < 0 || colon == NULL) {
+        *err = xasprintf("configuration key '%s': cannot parse '%s' as ip:port (IPv6 as "
+                         "[addr]:port)", key, spec);
+        return -1;
+    }
+    if (any_port) {
+        if (ss->ss_family == AF_INET6)
+            ((struct sockaddr_in6 *)ss)->sin6_port = 0;
+        else
+            ((struct sockaddr_in *)ss)->sin_port = 0;
+    }
+    return 0;
+}
+
 int authd_cfg_load(struct authd_config *c, const char *path, char *const *envp, char **err)
 {
     if (cfg_load(authd_cfg_keys, authd_cfg_nkeys, c, path, envp, err) < 0)
@@ -114,16 +184,26 @@ int authd_cfg_load(struct authd_config *c, const char *path, char *const *envp, 
                          "max_version %lld", c->https_min_version, c->https_max_version);
         return -1;
     }
-    if (c->https_use_ssl) {
-        /* TLS on the management API arrives with the upstream-TLS work (issue 5). */
-        *err = xstrdup("configuration key 'http_server_options.use_ssl': TLS on the management "
-                       "API is not supported by this version; terminate it on loopback only");
+    if (c->control_api_use_mutual_tls && !c->https_use_ssl) {
+        *err = xstrdup("configuration key 'security.control_api_use_mutual_tls': requires "
+                       "http_server_options.use_ssl");
         return -1;
     }
-    if (c->control_api_use_mutual_tls) {
-        *err = xstrdup("configuration key 'security.control_api_use_mutual_tls': requires "
-                       "http_server_options.use_ssl, not supported by this version");
+    if (validate_cert_files(c->https_certificates, err) < 0)
         return -1;
+    if (c->check_listen[0] != '\0') {
+        struct sockaddr_storage ss;
+        int sl;
+
+        if (authd_cfg_parse_listen("check_listen", c->check_listen, &ss, &sl, err) < 0)
+            return -1;
+        if (!c->check_listen_allow_remote && !is_loopback(&ss)) {
+            *err = xasprintf("configuration key 'check_listen': '%s' is not a loopback "
+                             "address; the check endpoint trusts its caller, set "
+                             "check_listen_allow_remote to bind it elsewhere",
+                             c->check_listen);
+            return -1;
+        }
     }
     if (strncmp(c->rpc_listen, "unix:", 5) != 0 && strchr(c->rpc_listen, ':') == NULL) {
         *err = xasprintf("configuration key 'rpc_listen': '%s' is neither host:port nor "

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <sys/socket.h>
+
 #include <jansson.h>
 
 #include "common/cfg.h"
@@ -67,5 +69,12 @@ extern const size_t authd_cfg_nkeys;
 int authd_cfg_load(struct authd_config *c, const char *path, char *const *envp, char **err)
     CB_WARN_UNUSED;
 void authd_cfg_free(struct authd_config *c);
+
+/*
+ * Parse a listen spec "ip:port" ("[v6]:port"; port 0 = any free port) of config key key
+ * into *ss / *sl. 0, or -1 with *err (heap) naming the key. No name resolution.
+ */
+int authd_cfg_parse_listen(const char *key, const char *spec, struct sockaddr_storage *ss,
+                           int *sl, char **err) CB_WARN_UNUSED;
 
 #endif

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "authd/authd.h"
+#include "authd/migrate.h"
 #include "common/keycrypt.h"
 #include "common/log.h"
 
@@ -95,6 +96,30 @@ int certstore_fetch(struct authd *ad, const char *const *ids, size_t n, pgc_resu
 
     free(arr);
     return rc;
+}
+
+PGresult *certstore_fetch_sync(const char *conninfo, int timeout_ms, const char *const *ids,
+                               size_t n, char **err)
+{
+    char *arr = certstore_text_array(ids, n);
+    const char *vals[1] = {arr};
+    PGconn *c = migrate_connect(conninfo, timeout_ms, err);
+    PGresult *res;
+
+    if (c == NULL) {
+        free(arr);
+        return NULL;
+    }
+    res = PQexecParams(c, "SELECT " FETCH_COLS " FROM certificates WHERE id = ANY($1::text[])", 1,
+                       NULL, vals, NULL, NULL, 0);
+    free(arr);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        *err = xasprintf("reading certificates from the store: %s", PQerrorMessage(c));
+        PQclear(res);
+        res = NULL;
+    }
+    PQfinish(c);
+    return res;
 }
 
 int certstore_list(struct authd *ad, const char *org, bool detailed, pgc_result_cb cb,

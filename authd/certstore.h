@@ -39,6 +39,10 @@ int certstore_insert(struct authd *ad, const char *id, const char *org,
 /* SELECT the rows (columns as enum certstore_col) of the given ids, in no order. */
 int certstore_fetch(struct authd *ad, const char *const *ids, size_t n, pgc_result_cb cb,
                     void *arg) CB_WARN_UNUSED;
+/* The same SELECT on a blocking connection of its own, for start-up (before the loop runs).
+ * The result (PQclear it), or NULL with *err (heap). */
+PGresult *certstore_fetch_sync(const char *conninfo, int timeout_ms, const char *const *ids,
+                               size_t n, char **err) CB_WARN_UNUSED;
 /* SELECT id (and, when detailed, the certstore_fetch columns) of one org, oldest first. */
 int certstore_list(struct authd *ad, const char *org, bool detailed, pgc_result_cb cb,
                    void *arg) CB_WARN_UNUSED;

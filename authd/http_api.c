@@ -12,9 +12,12 @@
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "authd/api_tls.h"
 #include "authd/authd.h"
 #include "authd/authd_cfg.h"
 #include "authd/routes.h"
@@ -54,18 +57,21 @@ struct http_api {
     struct authd *ad;
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
+    struct apitls *tls; /* borrowed; NULL = plain HTTP */
     int port;
     size_t inflight;
 };
 
 static void http_on_request(struct evhttp_request *req, void *arg);
+static struct bufferevent *http_on_tls_bev(struct event_base *base, void *arg);
 static const struct route *route_match(const char *path, const char **tail);
 static bool admin_authorized(struct api_req *r);
 static void api_req_free(struct api_req *r);
 
 /* ---- public functions ---- */
 
-struct http_api *http_api_new(struct authd *ad, const char *address, int port, char **err)
+struct http_api *http_api_new(struct authd *ad, const char *address, int port,
+                              struct apitls *tls, char **err)
 {
     struct http_api *h = xcalloc(1, sizeof(*h));
     evutil_socket_t fd;
@@ -83,6 +89,9 @@ struct http_api *http_api_new(struct authd *ad, const char *address, int port, c
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                             EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(h->http, http_on_request, h);
+    h->tls = tls;
+    if (tls != NULL)
+        evhttp_set_bevcb(h->http, http_on_tls_bev, h);
     h->sock = evhttp_bind_socket_with_handle(h->http, address, (ev_uint16_t)port);
     if (h->sock == NULL) {
         *err = xasprintf("cannot bind the management API to %s:%d", address, port);
@@ -212,6 +221,23 @@ json_t *api_body_json(struct api_req *r)
 }
 
 /* ---- static helpers ---- */
+
+/*
+ * Every accepted connection gets a TLS bufferevent (evhttp sets the fd afterwards). Never
+ * NULL: evhttp would fall back to a plain bufferevent and serve the API unencrypted.
+ */
+static struct bufferevent *http_on_tls_bev(struct event_base *base, void *arg)
+{
+    struct http_api *h = arg;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, apitls_ssl_new(h->tls), BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+
+    if (bev == NULL)
+        die("http_api: bufferevent_openssl_socket_new failed");
+    /* Clients that close without close_notify are common and harmless here. */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
 
 static void http_on_request(struct evhttp_request *req, void *arg)
 {

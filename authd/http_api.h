@@ -16,6 +16,7 @@
 
 #include "common/xmem.h"
 
+struct apitls;
 struct authd;
 struct http_api;
 
@@ -38,8 +39,10 @@ struct api_req {
 
 typedef void (*api_handler)(struct api_req *r);
 
-/* Bind address:port (port 0 = any; the bound port is available via http_api_port). */
-struct http_api *http_api_new(struct authd *ad, const char *address, int port, char **err);
+/* Bind address:port (port 0 = any; the bound port is available via http_api_port). With
+ * tls (borrowed, must outlive the server) every connection is TLS (DESIGN §4). */
+struct http_api *http_api_new(struct authd *ad, const char *address, int port,
+                              struct apitls *tls, char **err);
 int http_api_port(const struct http_api *h);
 /* Number of requests accepted and not yet answered. */
 size_t http_api_inflight(const struct http_api *h);

@@ -16,8 +16,10 @@
 #include <libpq-fe.h>
 #include <openssl/opensslv.h>
 
+#include "authd/api_tls.h"
 #include "authd/authd.h"
 #include "authd/authd_cfg.h"
+#include "authd/check.h"
 #include "authd/http_api.h"
 #include "authd/migrate.h"
 #include "authd/pg_client.h"
@@ -143,15 +145,16 @@ static int cmd_rekey(struct daemon *d)
     return r.failed == 0 ? 0 : 2;
 }
 
-static void write_ready_file(const char *path, int http_port, int rpc_port)
+static void write_ready_file(const char *path, int http_port, int rpc_port, int check_port)
 {
     char tmp[4096];
     FILE *f;
 
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     f = fopen(tmp, "w");
-    if (f == NULL || fprintf(f, "{\"http_port\":%d,\"rpc_port\":%d,\"pid\":%d}\n", http_port,
-                             rpc_port, (int)getpid()) < 0 ||
+    if (f == NULL ||
+        fprintf(f, "{\"http_port\":%d,\"rpc_port\":%d,\"check_port\":%d,\"pid\":%d}\n",
+                http_port, rpc_port, check_port, (int)getpid()) < 0 ||
         fclose(f) != 0 || rename(tmp, path) != 0)
         die("cannot write the ready file %s: %s", path, strerror(errno));
 }
@@ -164,14 +167,17 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
     struct timespec now;
     long ms;
     struct timeval tv = {0, 50000};
+    size_t inflight = http_api_inflight(d->ad.http) +
+                      (d->ad.check != NULL ? check_inflight(d->ad.check) : 0);
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     ms = (now.tv_sec - d->stop_started.tv_sec) * 1000 +
          (now.tv_nsec - d->stop_started.tv_nsec) / 1000000;
-    if (http_api_inflight(d->ad.http) == 0 || ms >= SHUTDOWN_GRACE_MS) {
-        if (http_api_inflight(d->ad.http) > 0)
-            log_warn("shutdown: %zu request(s) still in flight after %d ms; stopping",
-                     http_api_inflight(d->ad.http), SHUTDOWN_GRACE_MS);
+
+    if (inflight == 0 || ms >= SHUTDOWN_GRACE_MS) {
+        if (inflight > 0)
+            log_warn("shutdown: %zu request(s) still in flight after %d ms; stopping", inflight,
+                     SHUTDOWN_GRACE_MS);
         event_base_loopexit(d->ad.base, NULL);
         return;
     }
@@ -190,6 +196,8 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     log_info("signal %d: stopping (finishing requests in flight)", (int)sig);
     d->ad.shutting_down = true;
     http_api_stop_accepting(d->ad.http);
+    if (d->ad.check != NULL)
+        check_stop_accepting(d->ad.check);
     rpcsrv_stop(d->ad.rpc);
     clock_gettime(CLOCK_MONOTONIC, &d->stop_started);
     d->drain_timer = evtimer_new(d->ad.base, on_drain_tick, d);
@@ -253,10 +261,22 @@ static void serve(struct daemon *d, const struct opts *o)
     if (d->ad.base == NULL)
         die("event_base_new failed");
     d->ad.stats = stats_new();
+    if (d->cfg.https_use_ssl) {
+        /* After migrations: store ids among the certificates are read now (blocking). */
+        d->ad.tls = apitls_new(&d->ad, &err);
+        if (d->ad.tls == NULL)
+            die("%s", err);
+    }
     start_stores(d);
-    d->ad.http = http_api_new(&d->ad, d->cfg.listen_address, (int)d->cfg.listen_port, &err);
+    d->ad.http = http_api_new(&d->ad, d->cfg.listen_address, (int)d->cfg.listen_port,
+                              d->ad.tls, &err);
     if (d->ad.http == NULL)
         die("%s", err);
+    if (d->cfg.check_listen[0] != '\0') {
+        d->ad.check = check_new(&d->ad, d->cfg.check_listen, &err);
+        if (d->ad.check == NULL)
+            die("%s", err);
+    }
     d->ad.rpc = rpcsrv_new(&d->ad, d->cfg.rpc_listen, (size_t)d->cfg.rpc_max_connections, &err);
     if (d->ad.rpc == NULL)
         die("%s", err);
@@ -264,11 +284,18 @@ static void serve(struct daemon *d, const struct opts *o)
     log_info("certbound-authd %s up: libevent %s, %s, hiredis %d.%d.%d, libpq %d",
              CB_VERSION, event_get_version(), OPENSSL_VERSION_TEXT, HIREDIS_MAJOR,
              HIREDIS_MINOR, HIREDIS_PATCH, PQlibVersion());
-    log_info("management API listening on %s:%d", d->cfg.listen_address,
-             http_api_port(d->ad.http));
+    log_info("management API listening on %s:%d (%s)", d->cfg.listen_address,
+             http_api_port(d->ad.http), d->ad.tls == NULL ? "plain HTTP" : "TLS");
+    if (d->ad.tls != NULL)
+        log_info("management API TLS: %zu server certificate(s)%s", apitls_server_cert_count(d->ad.tls),
+                 d->cfg.control_api_use_mutual_tls ? ", client certificate required" : "");
+    if (d->ad.check != NULL)
+        log_info("check endpoint listening on %s (port %d)", d->cfg.check_listen,
+                 check_port(d->ad.check));
     log_info("RPC listening on %s (port %d)", d->cfg.rpc_listen, rpcsrv_port(d->ad.rpc));
     if (o->ready_file != NULL)
-        write_ready_file(o->ready_file, http_api_port(d->ad.http), rpcsrv_port(d->ad.rpc));
+        write_ready_file(o->ready_file, http_api_port(d->ad.http), rpcsrv_port(d->ad.rpc),
+                         d->ad.check != NULL ? check_port(d->ad.check) : 0);
     event_base_dispatch(d->ad.base);
     log_info("stopped");
 }
@@ -281,6 +308,8 @@ static void teardown(struct daemon *d)
     rds_free(d->ad.rds);
     pgc_free(d->ad.pgc);
     http_api_free(d->ad.http);
+    check_free(d->ad.check);
+    apitls_free(d->ad.tls);
     if (d->drain_timer != NULL)
         event_free(d->drain_timer);
     if (d->sigterm != NULL) {

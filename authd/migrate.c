@@ -27,7 +27,6 @@ extern const size_t cb_migrations_count;
     "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT "    \
     "NULL, applied_at timestamptz NOT NULL DEFAULT now())"
 
-static PGconn *mig_connect(const char *conninfo, int timeout_ms, char **err);
 static void mig_quiet_notices(void *arg, const char *message);
 static int mig_exec(PGconn *c, const char *sql, const char *what, char **err);
 static int mig_result_ok(PGresult *r);
@@ -51,7 +50,7 @@ int migrate_run(const char *conninfo, int timeout_ms, int *applied, char **err)
     *err = NULL;
     if (applied != NULL)
         *applied = 0;
-    c = mig_connect(conninfo, timeout_ms, err);
+    c = migrate_connect(conninfo, timeout_ms, err);
     if (c == NULL)
         goto out;
     if (mig_exec(c, set_timeout, "setting statement_timeout", err) < 0)
@@ -140,7 +139,7 @@ char *migrate_scrub_password(const char *msg)
  * The caller's conninfo (key=value or URI) is expanded after our connect_timeout, so an
  * explicit connect_timeout in it wins.
  */
-static PGconn *mig_connect(const char *conninfo, int timeout_ms, char **err)
+PGconn *migrate_connect(const char *conninfo, int timeout_ms, char **err)
 {
     const char *keys[] = {"connect_timeout", "dbname", NULL};
     const char *vals[3];

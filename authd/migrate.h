@@ -7,6 +7,8 @@
 #ifndef CB_AUTHD_MIGRATE_H
 #define CB_AUTHD_MIGRATE_H
 
+#include <libpq-fe.h>
+
 #include "common/xmem.h"
 
 /* pg_advisory_lock key (per database) held while migrating: "cbmigrat" in ASCII. */
@@ -15,6 +17,10 @@
 /* Apply pending migrations. *applied (may be NULL) = how many were applied now.
  * 0, or -1 with *err a heap message (never containing the conninfo password). */
 int migrate_run(const char *conninfo, int timeout_ms, int *applied, char **err) CB_WARN_UNUSED;
+
+/* A blocking connection (start-up only) with connect_timeout from timeout_ms unless the
+ * conninfo sets one. NULL with *err (heap, password scrubbed) on failure; PQfinish it. */
+PGconn *migrate_connect(const char *conninfo, int timeout_ms, char **err) CB_WARN_UNUSED;
 
 /* The highest embedded migration version. */
 int migrate_latest_version(void);

@@ -66,6 +66,7 @@ struct pgc_conn {
     bool flushing;               /* PQflush answered 1: wait for EV_WRITE */
     int backoff_ms;
     unsigned failures; /* consecutive failures (log rate limit) */
+    char last_msg[200]; /* the previous failure's message: a new cause is logged at once */
     bool attempted;    /* for stats.reconnects */
 };
 
@@ -376,6 +377,7 @@ static void pgc_conn_up(struct pgc_conn *c)
     if (c->failures > 0 || c->idx <= 0)
         log_info("postgres %s: ready", c->name);
     c->failures = 0;
+    c->last_msg[0] = '\0';
     if (c->idx >= 0 && pgc_count(p, PGC_ST_DISCONNECTED) + pgc_count(p, PGC_ST_CONNECTING) == 0)
         p->last_error[0] = '\0';
 }
@@ -568,7 +570,8 @@ static void pgc_conn_set_state(struct pgc_conn *c, enum pgc_state st)
 }
 
 /* Record a connection problem: last_error always; the log at warn for the first failure in
- * a row and every 10th after it (an outage retries forever), at debug otherwise. The libpq
+ * a row, every 10th after it (an outage retries forever) and whenever the cause changes
+ * (a lost connection, then "certificate verify failed"), at debug otherwise. The libpq
  * message names the server, never the password; the conninfo itself is never logged. */
 static void pgc_conn_fail(struct pgc_conn *c, const char *what, const char *detail)
 {
@@ -585,10 +588,11 @@ static void pgc_conn_fail(struct pgc_conn *c, const char *what, const char *deta
     }
     snprintf(p->last_error, sizeof(p->last_error), "%s: %s: %s", c->name, what, msg);
     c->failures++;
-    if (c->failures == 1 || c->failures % 10 == 0)
+    if (c->failures == 1 || c->failures % 10 == 0 || strcmp(msg, c->last_msg) != 0)
         log_warn("postgres %s: %s: %s (failure %u in a row)", c->name, what, msg, c->failures);
     else
         log_debug("postgres %s: %s: %s (failure %u in a row)", c->name, what, msg, c->failures);
+    snprintf(c->last_msg, sizeof(c->last_msg), "%s", msg);
 }
 
 /* ---- queries ---- */

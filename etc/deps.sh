@@ -7,7 +7,7 @@ PKGS=(
     build-essential cmake pkg-config clang libclang-rt-14-dev openssl ca-certificates curl
     libhiredis-dev libevent-dev libmsgpack-dev libpq-dev libssl-dev libjansson-dev
     libcmocka-dev libcurl4-openssl-dev libhttp-parser-dev docker-compose
-    redis-server redis-tools postgresql postgresql-client
+    redis-server redis-tools postgresql postgresql-client nginx-light
 )
 
 SUDO=

@@ -11,6 +11,11 @@
 #   services.sh restart-redis DIR
 #   services.sh stop-pg DIR        (shutdown mode: $CB_PG_STOP_MODE, default immediate)
 #   services.sh start-pg DIR
+#   services.sh start-pg-tls DIR PORT CERT KEY   a separate PostgreSQL under DIR (not the
+#                                  fixture's) on 127.0.0.1:PORT with ssl=on and that server
+#                                  certificate; trust auth; its socket in DIR/sock
+#   services.sh set-pg-tls-cert DIR CERT KEY     replace its server certificate and reload
+#   services.sh stop-pg-tls DIR
 #
 # Neither server listens on TCP: Redis has `--port 0` and a unix socket, PostgreSQL has
 # listen_addresses='' and its socket in a private directory, so a fixed PostgreSQL port cannot
@@ -43,6 +48,7 @@ log() {
 
 usage() {
     echo "usage: $0 start|stop|restart-redis|stop-redis|start-redis|stop-pg|start-pg DIR" >&2
+    echo "       $0 start-pg-tls DIR PORT CERT KEY | set-pg-tls-cert DIR CERT KEY | stop-pg-tls DIR" >&2
     exit 2
 }
 
@@ -315,6 +321,73 @@ stop_pg() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# A TLS PostgreSQL of its own (tests of sslmode=verify-full)
+
+tls_paths() {
+    TLS_ROOT=$(cd "$1" && pwd -P)
+    TLS_DATA=$TLS_ROOT/data
+    TLS_LOG=$TLS_ROOT/postgres.log
+    TLS_SOCK=$TLS_ROOT/sock
+}
+
+install_tls_cert() {
+    cp "$1" "$TLS_DATA/server.crt"
+    cp "$2" "$TLS_DATA/server.key"
+    chmod 600 "$TLS_DATA/server.key"
+    if [ -n "$PG_OSUSER" ]; then
+        chown "$PG_OSUSER" "$TLS_DATA/server.crt" "$TLS_DATA/server.key"
+    fi
+}
+
+start_pg_tls() {
+    local port=$1 cert=$2 key=$3
+    [ -f "$cert" ] && [ -f "$key" ] || die "start-pg-tls: no such certificate/key: $cert $key"
+    mkdir -p "$TLS_SOCK"
+    chmod 755 "$TLS_ROOT"
+    if [ -n "$PG_OSUSER" ]; then
+        chown "$PG_OSUSER" "$TLS_ROOT" "$TLS_SOCK"
+    fi
+    if ! as_pg "$PG_BINDIR/initdb" -D "$TLS_DATA" -U "$PG_SUPERUSER" -A trust -E UTF8 \
+        --locale=C --no-sync >"$TLS_ROOT/initdb.log" 2>&1; then
+        show_log_tail initdb "$TLS_ROOT/initdb.log"
+        die "initdb failed"
+    fi
+    install_tls_cert "$cert" "$key"
+    as_pg tee -a "$TLS_DATA/postgresql.conf" >/dev/null <<EOF
+
+# services.sh start-pg-tls: TLS test cluster
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$TLS_SOCK'
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+fsync = off
+full_page_writes = off
+max_connections = 40
+shared_buffers = 16MB
+log_min_messages = warning
+EOF
+    if ! as_pg "$PG_BINDIR/pg_ctl" -D "$TLS_DATA" -l "$TLS_LOG" -w -t 30 start >/dev/null; then
+        show_log_tail postgres "$TLS_LOG"
+        die "the TLS PostgreSQL did not start"
+    fi
+    log "TLS postgres ready on 127.0.0.1:$port (socket $TLS_SOCK)"
+}
+
+set_pg_tls_cert() {
+    install_tls_cert "$1" "$2"
+    as_pg "$PG_BINDIR/pg_ctl" -D "$TLS_DATA" reload >/dev/null || die "pg_ctl reload failed"
+    log "TLS postgres: server certificate replaced"
+}
+
+stop_pg_tls() {
+    [ -f "$TLS_DATA/postmaster.pid" ] || return 0
+    as_pg "$PG_BINDIR/pg_ctl" -D "$TLS_DATA" -m immediate -w -t 20 stop >/dev/null 2>&1 || true
+    log "TLS postgres stopped"
+}
+
+# ---------------------------------------------------------------------------------------------
 # Commands
 
 write_env() {
@@ -370,6 +443,21 @@ cmd_start() {
 
 main() {
     local cmd
+    case ${1:-} in
+    start-pg-tls | set-pg-tls-cert | stop-pg-tls)
+        [ $# -ge 2 ] && [ -d "$2" ] || usage
+        cmd=$1
+        tls_paths "$2"
+        find_pg_bindir
+        find_pg_osuser
+        case $cmd in
+        start-pg-tls) [ $# -eq 5 ] || usage; start_pg_tls "$3" "$4" "$5" ;;
+        set-pg-tls-cert) [ $# -eq 4 ] || usage; set_pg_tls_cert "$3" "$4" ;;
+        stop-pg-tls) stop_pg_tls ;;
+        esac
+        return
+        ;;
+    esac
     [ $# -eq 2 ] || usage
     cmd=$1
     case $cmd in

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -150,6 +151,23 @@ int tu_write_file(const char *path, const char *data, size_t len)
         return -1;
     }
     return fclose(f);
+}
+
+int tu_free_port(void)
+{
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sin, &sl) < 0)
+        fail_msg("tu_free_port: %s", strerror(errno));
+    port = ntohs(sin.sin_port);
+    close(fd);
+    return port;
 }
 
 const char *tu_pki_dir(void)
@@ -329,8 +347,19 @@ static char *authd_config(const struct tu_authd *a, const char *extra_json)
     return path;
 }
 
-void tu_authd_start(struct tu_authd *a, const struct tu_redis *r, const char *conninfo,
-                    const char *extra_json)
+/* The merged config as written (a->dir/authd.json), parsed. */
+static json_t *authd_written_config(const struct tu_authd *a)
+{
+    char *path = xasprintf("%s/authd.json", a->dir), *text = tu_read_file(path, NULL);
+    json_t *j = text != NULL ? json_loads(text, 0, NULL) : NULL;
+
+    free(text);
+    free(path);
+    return j;
+}
+
+static long authd_spawn(struct tu_authd *a, const struct tu_redis *r, const char *conninfo,
+                        const char *extra_json)
 {
     char *bin = tu_binpath("bin/certbound-authd"), *cfg, *ready, *text;
     long deadline;
@@ -342,6 +371,13 @@ void tu_authd_start(struct tu_authd *a, const struct tu_redis *r, const char *co
     a->conninfo = xstrdup(conninfo);
     a->log_path = xasprintf("%s/authd.log", a->dir);
     cfg = authd_config(a, extra_json);
+    j = authd_written_config(a);
+    a->https = json_is_true(json_object_get(json_object_get(j, "http_server_options"), "use_ssl"));
+    if (json_is_true(json_object_get(json_object_get(j, "security"), "control_api_use_mutual_tls"))) {
+        a->cert_file = tu_pki_file("client1.crt");
+        a->key_file = tu_pki_file("client1.key");
+    }
+    json_decref(j);
     ready = xasprintf("%s/ready.json", a->dir);
     {
         const char *argv[] = {bin, "--config", cfg, "--ready-file", ready, NULL};
@@ -364,11 +400,26 @@ void tu_authd_start(struct tu_authd *a, const struct tu_redis *r, const char *co
     j = json_loads(text, 0, NULL);
     a->http_port = (int)json_integer_value(json_object_get(j, "http_port"));
     a->rpc_port = (int)json_integer_value(json_object_get(j, "rpc_port"));
+    a->check_port = (int)json_integer_value(json_object_get(j, "check_port"));
     json_decref(j);
     free(text);
     free(ready);
     free(cfg);
     free(bin);
+    return deadline;
+}
+
+void tu_authd_start_nowait(struct tu_authd *a, const struct tu_redis *r, const char *conninfo,
+                           const char *extra_json)
+{
+    (void)authd_spawn(a, r, conninfo, extra_json);
+}
+
+void tu_authd_start(struct tu_authd *a, const struct tu_redis *r, const char *conninfo,
+                    const char *extra_json)
+{
+    long deadline = authd_spawn(a, r, conninfo, extra_json);
+
     /* Listening is not ready: wait until both stores are connected (GET /hello 200). */
     while (tu_http(a, "GET", "/hello", NULL, NULL, 0, NULL) != 200) {
         if (tu_now_ms() > deadline)
@@ -438,7 +489,9 @@ void tu_authd_stop(struct tu_authd *a)
     free(a->dir);
     free(a->conninfo);
     free(a->log_path);
-    a->dir = a->conninfo = a->log_path = NULL;
+    free(a->cert_file);
+    free(a->key_file);
+    a->dir = a->conninfo = a->log_path = a->cert_file = a->key_file = NULL;
 }
 
 /* ---- http ---- */
@@ -460,47 +513,108 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-int tu_http(const struct tu_authd *a, const char *method, const char *path,
-            const char *const *headers, const char *body, size_t body_len, char **resp)
+int tu_http_url(const char *url, const struct tu_http_opts *o, struct tu_http_resp *out)
 {
     static bool inited;
+    static const struct tu_http_opts none;
     CURL *c;
     struct curl_slist *hl = NULL;
-    struct buf b = {NULL, 0};
-    char *url = xasprintf("http://127.0.0.1:%d%s", a->http_port, path);
+    struct buf b = {NULL, 0}, h = {NULL, 0};
+    char ebuf[CURL_ERROR_SIZE] = "";
     long code = 0;
     CURLcode rc;
 
+    if (o == NULL)
+        o = &none;
     if (!inited) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         inited = true;
     }
+    memset(out, 0, sizeof(*out));
     c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, o->method != NULL ? o->method : "GET");
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
     hl = curl_slist_append(hl, "Expect:");
-    for (int i = 0; headers != NULL && headers[i] != NULL; i++)
-        hl = curl_slist_append(hl, headers[i]);
+    for (int i = 0; o->headers != NULL && o->headers[i] != NULL; i++)
+        hl = curl_slist_append(hl, o->headers[i]);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    if (body != NULL) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    if (o->body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, o->body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+    }
+    if (o->ca_file != NULL)
+        curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
+    if (o->cert_file != NULL) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, o->cert_file);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, o->key_file);
     }
     rc = curl_easy_perform(c);
-    if (rc != CURLE_OK)
-        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        out->status = (int)code;
+    } else {
+        out->error = xasprintf("%s: %s", curl_easy_strerror(rc), ebuf);
+    }
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
+    out->body = b.p;
+    out->headers = h.p;
+    return out->status;
+}
+
+void tu_http_resp_free(struct tu_http_resp *r)
+{
+    free(r->body);
+    free(r->headers);
+    free(r->error);
+    memset(r, 0, sizeof(*r));
+}
+
+char *tu_http_resp_header(const struct tu_http_resp *r, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *p = r->headers; p != NULL && *p != '\0';) {
+        const char *eol = strstr(p, "\r\n");
+        size_t len = eol != NULL ? (size_t)(eol - p) : strlen(p);
+
+        if (len > n && p[n] == ':' && strncasecmp(p, name, n) == 0) {
+            const char *v = p + n + 1;
+
+            while (*v == ' ')
+                v++;
+            return xstrndup(v, (size_t)(p + len - v));
+        }
+        p = eol != NULL ? eol + 2 : NULL;
+    }
+    return NULL;
+}
+
+int tu_http(const struct tu_authd *a, const char *method, const char *path,
+            const char *const *headers, const char *body, size_t body_len, char **resp)
+{
+    char *ca = a->https ? tu_pki_file("ca.crt") : NULL;
+    char *url = xasprintf("%s://127.0.0.1:%d%s", a->https ? "https" : "http", a->http_port, path);
+    struct tu_http_opts o = {method, headers, body, body_len, ca, a->cert_file, a->key_file};
+    struct tu_http_resp r;
+    int status = tu_http_url(url, &o, &r);
+
+    if (status == 0)
+        fail_msg("%s %s: %s", method, path, r.error);
+    if (resp != NULL) {
+        *resp = r.body;
+        r.body = NULL;
+    }
     free(url);
-    if (resp != NULL)
-        *resp = b.p;
-    else
-        free(b.p);
-    return (int)code;
+    free(ca);
+    tu_http_resp_free(&r);
+    return status;
 }
 
 int tu_admin(const struct tu_authd *a, const char *method, const char *path, const char *body,

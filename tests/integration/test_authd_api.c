@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1068,6 +1069,271 @@ static void apis_crud_and_validation(void **state)
     free(s1);
 }
 
+/* ---- management API over TLS (DESIGN §3/§4, spec §8.1, §8.4) ---- */
+
+/* http_server_options with the PKI's server certificate as a file pair, merged with more
+ * (a JSON object text or NULL). Heap JSON text. */
+static char *tls_config(const char *more)
+{
+    char *crt = tu_pki_file("server.crt"), *key = tu_pki_file("server.key"), *text;
+    json_t *j = json_pack("{s:{s:b, s:[{s:s, s:s}]}}", "http_server_options", "use_ssl", 1,
+                          "certificates", "cert_file", crt, "key_file", key);
+
+    if (more != NULL) {
+        json_t *m = tu_json(more);
+
+        json_object_update_recursive(j, m);
+        json_decref(m);
+    }
+    text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    free(crt);
+    free(key);
+    return text;
+}
+
+/* One request to a TLS authd with an optional client certificate from the PKI; returns the
+ * status or 0 when the exchange (the handshake) failed. */
+static int tls_call(const struct tu_authd *a, const char *scheme, const char *client,
+                    bool secret, const char *path)
+{
+    char *url = xasprintf("%s://127.0.0.1:%d%s", scheme, a->http_port, path);
+    char *ca = tu_pki_file("ca.crt"), *crt = NULL, *key = NULL;
+    const char *h[] = {"X-Tyk-Authorization: test-admin-secret", NULL};
+    struct tu_http_opts o = {"GET", secret ? h : NULL, NULL, 0, ca, NULL, NULL};
+    struct tu_http_resp r;
+    int status;
+
+    if (client != NULL) {
+        crt = xasprintf("%s/%s.crt", tu_pki_dir(), client);
+        key = xasprintf("%s/%s.key", tu_pki_dir(), client);
+        o.cert_file = crt;
+        o.key_file = key;
+    }
+    status = tu_http_url(url, &o, &r);
+    tu_http_resp_free(&r);
+    free(url);
+    free(ca);
+    free(crt);
+    free(key);
+    return status;
+}
+
+static void api_tls_and_plain_refused(void **state)
+{
+    char *crt = pki("server.crt"), *key = pki("server.key"), *body = cat2(crt, key);
+    char *sha = sha_of("server.crt"), *extra, *more;
+    struct tu_authd t;
+    json_t *j = NULL;
+
+    /* Certificate files. */
+    extra = tls_config(NULL);
+    tu_authd_start(&t, &redis, conninfo, extra);
+    assert_int_equal(tls_call(&t, "https", NULL, true, "/tyk/apis"), 200);
+    assert_int_equal(tls_call(&t, "https", NULL, false, "/tyk/apis"), 403);
+    /* Plain HTTP to the TLS port: no answer. */
+    assert_int_equal(tls_call(&t, "http", NULL, true, "/hello"), 0);
+    tu_authd_stop(&t);
+    free(extra);
+    /* A certificate with its key from the store (ssl_certificates), read at start-up. */
+    assert_int_equal(upload(NULL, body, &j), 200);
+    json_decref(j);
+    more = xasprintf("{\"http_server_options\":{\"use_ssl\":true,\"ssl_certificates\":"
+                     "[\"%s\",\"unknown-id\"],\"min_version\":772}}", sha);
+    tu_authd_start(&t, &redis, conninfo, more);
+    assert_int_equal(tls_call(&t, "https", NULL, true, "/tyk/certs?org_id="), 200);
+    assert_true(tu_authd_log_contains(&t, "unknown-id"));
+    tu_authd_stop(&t);
+    free(more);
+    /* No usable server certificate: start-up stops, naming the key. */
+    {
+        char *out = NULL;
+
+        assert_int_not_equal(tu_authd_run(&authd, "{\"http_server_options\":{\"use_ssl\":true}}",
+                                          NULL, &out), 0);
+        assert_non_null(strstr(out, "http_server_options"));
+        free(out);
+    }
+    delete_cert(sha);
+    free(sha);
+    free(body);
+    free(crt);
+    free(key);
+}
+
+/* Spec scenario 79: control-API mTLS; the handshake needs a certificate chaining to a
+ * listed one, and the admin secret is still required on top. */
+static void s79_control_api_mtls(void **state)
+{
+    char *ca = pki("ca.crt"), *ca_sha = sha_of("ca.crt"), *ca_path = tu_pki_file("ca.crt");
+    char *more, *extra;
+    struct tu_authd t;
+    json_t *j = NULL;
+
+    assert_int_equal(upload(NULL, ca, &j), 200);
+    json_decref(j);
+    /* The CA by store id. */
+    more = xasprintf("{\"security\":{\"control_api_use_mutual_tls\":true,"
+                     "\"certificates\":{\"control_api\":[\"%s\"]}}}", ca_sha);
+    extra = tls_config(more);
+    tu_authd_start(&t, &redis, conninfo, extra);
+    assert_int_equal(tls_call(&t, "https", "client1", true, "/tyk/apis"), 200);
+    assert_int_equal(tls_call(&t, "https", "clientauth_only", true, "/tyk/apis"), 200);
+    assert_int_equal(tls_call(&t, "https", "client1", false, "/tyk/apis"), 403);
+    assert_int_equal(tls_call(&t, "https", NULL, true, "/tyk/apis"), 0);
+    assert_int_equal(tls_call(&t, "https", "other_ca_client", true, "/tyk/apis"), 0);
+    assert_int_equal(tls_call(&t, "https", "selfsigned", true, "/tyk/apis"), 0);
+    tu_authd_stop(&t);
+    free(more);
+    free(extra);
+    /* The CA by file path; control_api without use_ssl is refused at start-up. */
+    more = xasprintf("{\"security\":{\"control_api_use_mutual_tls\":true,"
+                     "\"certificates\":{\"control_api\":[\"%s\"]}}}", ca_path);
+    extra = tls_config(more);
+    tu_authd_start(&t, &redis, conninfo, extra);
+    assert_int_equal(tls_call(&t, "https", "client2", true, "/tyk/keys"), 200);
+    assert_int_equal(tls_call(&t, "https", "other_ca_client", true, "/tyk/keys"), 0);
+    {
+        char *out = NULL;
+
+        assert_int_not_equal(tu_authd_run(&authd, more,
+                                          (const char *const[]){"--check-config", NULL}, &out),
+                             0);
+        assert_non_null(strstr(out, "control_api_use_mutual_tls"));
+        free(out);
+    }
+    tu_authd_stop(&t);
+    free(more);
+    free(extra);
+    /* Only unloadable ids: every client fails the handshake. */
+    extra = tls_config("{\"security\":{\"control_api_use_mutual_tls\":true,"
+                       "\"certificates\":{\"control_api\":[\"nope\",\"also-nope\"]}}}");
+    tu_authd_start_nowait(&t, &redis, conninfo, extra);
+    assert_int_equal(tls_call(&t, "https", "client1", true, "/hello"), 0);
+    assert_int_equal(tls_call(&t, "https", NULL, true, "/hello"), 0);
+    assert_true(tu_authd_log_contains(&t, "every client will fail"));
+    tu_authd_stop(&t);
+    free(extra);
+    delete_cert(ca_sha);
+    free(ca);
+    free(ca_sha);
+    free(ca_path);
+}
+
+/* security.enforce_upstream_tls_verify refuses definitions that skip verification. */
+static void apis_enforce_upstream_tls_verify(void **state)
+{
+    static const char def[] = "{\"api_id\":\"enf1\",\"proxy\":{\"listen_path\":\"/enf/\","
+                              "\"target_url\":\"https://127.0.0.1:9\",\"transport\":"
+                              "{\"ssl_insecure_skip_verify\":%s}}}";
+    char *bad = xasprintf(def, "true"), *good = xasprintf(def, "false");
+    struct tu_authd t;
+    json_t *j = NULL;
+
+    tu_authd_start(&t, &redis, conninfo, "{\"security\":{\"enforce_upstream_tls_verify\":true}}");
+    assert_int_equal(tu_admin(&t, "POST", "/tyk/apis", bad, &j), 400);
+    tu_assert_json_str(j, "message", "proxy.transport.ssl_insecure_skip_verify: refused because "
+                                     "security.enforce_upstream_tls_verify is on");
+    json_decref(j);
+    assert_int_equal(tu_admin(&t, "POST", "/tyk/apis", good, NULL), 200);
+    assert_int_equal(tu_admin(&t, "PUT", "/tyk/apis/enf1", bad, &j), 400);
+    assert_non_null(strstr(json_string_value(json_object_get(j, "message")),
+                           "proxy.transport.ssl_insecure_skip_verify"));
+    json_decref(j);
+    tu_authd_stop(&t);
+    /* Off (the default): accepted. */
+    assert_int_equal(tu_admin(&authd, "PUT", "/tyk/apis/enf1", bad, NULL), 200);
+    assert_int_equal(tu_admin(&authd, "DELETE", "/tyk/apis/enf1", NULL, NULL), 200);
+    free(bad);
+    free(good);
+}
+
+/* ---- authd to PostgreSQL over TLS (issue 5) ---- */
+
+static int sh(const char *cmd)
+{
+    int rc = system(cmd);
+
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* A TLS PostgreSQL of its own with the PKI's server certificate (localhost, CA A); authd
+ * with sslmode=verify-full works, and every connection it holds is TLS. Then the server
+ * presents a certificate of another CA: reconnects fail with a clear log line and /hello
+ * reports postgres failing. */
+static void pg_tls_verify_full(void **state)
+{
+    char *dir = tu_tmpdir("pgtls"), *svc = tu_srcpath("tests/harness/services.sh");
+    char *crt = tu_pki_file("server.crt"), *key = tu_pki_file("server.key");
+    char *ca = tu_pki_file("ca.crt"), *cmd, *ci, *extra, *resp = NULL, *c1 = pki("client1.crt");
+    int port = tu_free_port();
+    struct tu_authd t;
+    long deadline;
+    PGconn *pg;
+    PGresult *res;
+    json_t *j;
+
+    cmd = xasprintf("bash '%s' start-pg-tls '%s' %d '%s' '%s'", svc, dir, port, crt, key);
+    assert_int_equal(sh(cmd), 0);
+    free(cmd);
+    ci = xasprintf("host=localhost port=%d dbname=postgres user=postgres sslmode=verify-full "
+                   "sslrootcert=%s", port, ca);
+    j = json_pack("{s:{s:s}}", "postgres", "conninfo", ci);
+    extra = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    tu_authd_start(&t, &redis, ci, extra);
+    assert_int_equal(tu_admin(&t, "POST", "/tyk/certs", c1, NULL), 200);
+    pg = tu_pg_connect(ci);
+    res = PQexec(pg, "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)"
+                     " FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)"
+                     " WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_true(atoi(PQgetvalue(res, 0, 0)) >= 1);
+    assert_string_equal(PQgetvalue(res, 0, 1), "0");
+    PQclear(res);
+    PQfinish(pg);
+    /* A server certificate for localhost from CA B: verify-full against CA A must fail. */
+    cmd = xasprintf("cd '%s' && openssl req -new -key '%s' -subj /CN=localhost -out b.csr "
+                    "2>/dev/null && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > "
+                    "b.ext && openssl x509 -req -in b.csr -CA '%s/ca2.crt' -CAkey "
+                    "'%s/ca2.key' -set_serial 0x5eed -days 30 -extfile b.ext -out b.crt "
+                    "2>/dev/null && bash '%s' set-pg-tls-cert '%s' b.crt '%s'",
+                    dir, key, tu_pki_dir(), tu_pki_dir(), svc, dir, key);
+    assert_int_equal(sh(cmd), 0);
+    free(cmd);
+    cmd = xasprintf("host=%s/sock port=%d dbname=postgres user=postgres", dir, port);
+    pg = tu_pg_connect(cmd);
+    PQclear(PQexec(pg, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                       " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"));
+    PQfinish(pg);
+    free(cmd);
+    /* Reconnects (backoff from 100 ms) now fail verification, and say so. */
+    deadline = tu_now_ms() + 15000;
+    while (!tu_authd_log_contains(&t, "certificate verify failed")) {
+        if (tu_now_ms() > deadline)
+            fail_msg("no 'certificate verify failed' in the authd log within 15 s");
+        tu_pause_ms(50);
+    }
+    assert_int_equal(tu_http(&t, "GET", "/hello", NULL, NULL, 0, &resp), 503);
+    j = tu_json(resp);
+    tu_assert_json_str(json_object_get(json_object_get(j, "details"), "postgres"), "status",
+                       "fail");
+    json_decref(j);
+    free(resp);
+    tu_authd_stop(&t);
+    cmd = xasprintf("bash '%s' stop-pg-tls '%s'", svc, dir);
+    assert_int_equal(sh(cmd), 0);
+    free(cmd);
+    free(dir);
+    free(svc);
+    free(crt);
+    free(key);
+    free(ca);
+    free(ci);
+    free(extra);
+    free(c1);
+}
+
 /* ---- RPC ---- */
 
 static void rpc_methods(void **state)
@@ -1342,7 +1608,8 @@ int main(int argc, char **argv)
         T(s69_murmur64_hashed_name), T(s70_legacy_key_hash), T(s71_short_token_never_found),
         T(keys_crud_and_unknown_fields), T(keys_access_rights_required), T(bad_input_errors),
         T(apis_crud_and_validation), T(rpc_methods), T(rpc_authorize_and_push), T(rpc_malformed_frames),
-        T(config_errors_name_the_key), T(hello_metrics_migrate),
+        T(config_errors_name_the_key), T(hello_metrics_migrate), T(api_tls_and_plain_refused),
+        T(s79_control_api_mtls), T(apis_enforce_upstream_tls_verify), T(pg_tls_verify_full),
     };
 
     if (argc > 1)
