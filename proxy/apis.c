@@ -12,7 +12,11 @@
  *   beats the APIs with an empty domain.
  * - gorilla host patterns (domains containing '{') are not supported: such APIs never
  *   route and take no part in the TLS policy.
- * - Certificate references are store ids only (no inline PEM, no file paths).
+ * - Certificate references are store ids only (no inline PEM, no file paths); pinned public
+ *   keys are store ids or paths of PEM files (a public key or a certificate).
+ * - An https target whose TLS cannot be set up as configured (a mapped client certificate
+ *   that is not in the store or has no private key, pins none of which load, min above max
+ *   version) gets a profile that answers 502 naming the problem: never a weaker connection.
  * - use_param/use_cookie are on when the flag is set or a param_name/cookie_name is given,
  *   as in Tyk's getAuthToken.
  */
@@ -25,6 +29,7 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
@@ -34,6 +39,7 @@
 #include "common/log.h"
 #include "common/strutil.h"
 #include "proxy/proxy_cfg.h"
+#include "proxy/ups_tls.h"
 
 /* Client-auth levels while building (spec §3.1 step 2); ordered as Tyk's. */
 #define LVL_NONE_BUT_EXISTS (-1)
@@ -86,6 +92,7 @@ struct apis {
     size_t npol;
     struct server_cert **certs;
     size_t ncerts;
+    struct ups_tls_set *uptls; /* the https targets' profiles and contexts */
 };
 
 /* A certificate-store entry parsed once per build. */
@@ -126,6 +133,7 @@ static void for_each_allow_id(const struct build *b, const struct api *api,
 static void build_routes(struct apis *a);
 static void build_policies(struct apis *a, struct build *b);
 static void build_server_certs(struct apis *a, struct build *b);
+static void build_upstream_tls(struct apis *a, struct build *b);
 static X509_STORE *store_new(void);
 static time_t asn1_to_time(const ASN1_TIME *t);
 static bool x509_is_ca(X509 *x);
@@ -172,10 +180,67 @@ struct apis *apis_build(const json_t *list, const json_t *certs, const struct pr
     build_routes(a);
     build_policies(a, &b);
     build_server_certs(a, &b);
+    build_upstream_tls(a, &b);
     build_free(&b);
-    log_info("apis: snapshot revision=%lld apis=%zu routes=%zu server_certs=%zu", a->revision, a->n,
-             a->nroutes, a->ncerts);
+    log_info("apis: snapshot revision=%lld apis=%zu routes=%zu server_certs=%zu "
+             "upstream_tls_contexts=%zu",
+             a->revision, a->n, a->nroutes, a->ncerts, ups_tls_set_contexts(a->uptls));
     return a;
+}
+
+/* Each value of a {host: id} map needs its private key. */
+static void ref_upstream_certs(json_t *out, const json_t *map)
+{
+    const char *host;
+    json_t *v;
+
+    json_object_foreach((json_t *)map, host, v)
+    {
+        if (json_string_length(v) > 0)
+            json_object_set_new(out, json_string_value(v), json_true());
+    }
+}
+
+/* Calls fn for each trimmed, non-empty entry of a comma-separated pin list. */
+static void for_each_pin(const char *list, void (*fn)(const char *ref, void *arg), void *arg)
+{
+    char ref[1024];
+
+    while (list != NULL && *list != '\0') {
+        size_t n = strcspn(list, ",");
+        const char *s = list, *e = list + n;
+
+        while (s < e && isspace((unsigned char)*s))
+            s++;
+        while (e > s && isspace((unsigned char)e[-1]))
+            e--;
+        if (e > s && (size_t)(e - s) < sizeof(ref)) {
+            memcpy(ref, s, (size_t)(e - s));
+            ref[e - s] = '\0';
+            fn(ref, arg);
+        }
+        list += n + (list[n] == ',');
+    }
+}
+
+static void ref_pin(const char *ref, void *arg)
+{
+    json_t *out = arg;
+
+    /* A path is never a store id (ids are org + hex). */
+    if (strchr(ref, '/') == NULL && json_object_get(out, ref) == NULL)
+        json_object_set_new(out, ref, json_false());
+}
+
+static void ref_pins(json_t *out, const json_t *map)
+{
+    const char *host;
+    json_t *v;
+
+    json_object_foreach((json_t *)map, host, v)
+    {
+        for_each_pin(json_string_value(v), ref_pin, out);
+    }
 }
 
 json_t *apis_referenced_certs(const json_t *list, const struct proxy_config *cfg)
@@ -187,12 +252,20 @@ json_t *apis_referenced_certs(const json_t *list, const struct proxy_config *cfg
     for (i = 0; cfg != NULL && i < cfg->security_certificates_apis.n; i++)
         if (json_object_get(out, cfg->security_certificates_apis.v[i]) == NULL)
             json_object_set_new(out, cfg->security_certificates_apis.v[i], json_false());
+    if (cfg != NULL) {
+        ref_pins(out, cfg->security_pinned_public_keys);
+        ref_upstream_certs(out, cfg->security_certificates_upstream);
+    }
     json_array_foreach(json_object_get(list, "apis"), i, elem)
     {
         const json_t *def = json_object_get(elem, "definition");
 
         if (!jbool(def, "active", true))
             continue;
+        if (!jbool(def, "certificate_pinning_disabled", false))
+            ref_pins(out, json_object_get(def, "pinned_public_keys"));
+        if (!jbool(def, "upstream_certificates_disabled", false))
+            ref_upstream_certs(out, json_object_get(def, "upstream_certificates"));
         if (jbool(def, "use_mutual_tls_auth", false)) {
             json_array_foreach(json_object_get(def, "client_certificates"), j, v)
             {
@@ -227,6 +300,7 @@ void apis_unref(struct apis *a)
 
         allowlist_free(x->pub.allow);
         free(x->pub.target.host);
+        free(x->pub.target.authority);
         free(x->pub.target.path);
         free(x->domain);
         json_decref(x->pub.def);
@@ -252,6 +326,7 @@ void apis_unref(struct apis *a)
         free(sc);
     }
     free(a->certs);
+    ups_tls_set_free(a->uptls);
     free(a);
 }
 
@@ -628,6 +703,7 @@ static int parse_target(const char *url, struct api_target *t, char **err)
     while (plen > 0 && auth_end[plen - 1] == '/')
         plen--;
     t->host = xstrndup(host, (size_t)(host_end - host));
+    t->authority = xstrndup(p, (size_t)(auth_end - p));
     t->path = xstrndup(auth_end, plen);
     return 0;
 }
@@ -1034,4 +1110,196 @@ static void build_server_certs(struct apis *a, struct build *b)
         }
     }
     json_decref(seen);
+}
+
+/* ---- upstream TLS (spec §8.2, §8.5, §8.6) ---- */
+
+struct pin_ctx {
+    struct build *b;
+    const char *api_id;
+    unsigned char (*v)[SHA256_DIGEST_LENGTH];
+    size_t n;
+};
+
+/* A PEM file's public key: a PUBLIC KEY block, else the first certificate's. */
+static EVP_PKEY *pubkey_from_file(const char *path)
+{
+    BIO *bio = BIO_new_file(path, "r");
+    EVP_PKEY *pk = NULL;
+    X509 *x;
+
+    if (bio == NULL)
+        return NULL;
+    pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    if (pk == NULL && BIO_reset(bio) == 0 &&
+        (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        pk = X509_get_pubkey(x);
+        X509_free(x);
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+    return pk;
+}
+
+static EVP_PKEY *pubkey_from_store(struct pcert *p)
+{
+    const char *pem = jstr(p->elem, "pem", "");
+    EVP_PKEY *pk;
+    BIO *bio;
+
+    if (!p->pubkey)
+        return X509_get_pubkey(sk_X509_value(p->chain, 0));
+    bio = BIO_new_mem_buf(pem, -1);
+    if (bio == NULL)
+        die("apis: out of memory");
+    pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    ERR_clear_error();
+    return pk;
+}
+
+static void pin_add(const char *ref, void *arg)
+{
+    struct pin_ctx *pc = arg;
+    EVP_PKEY *pk = NULL;
+    struct pcert *p;
+
+    if (strchr(ref, '/') != NULL) {
+        pk = pubkey_from_file(ref);
+        if (pk == NULL)
+            log_warn("apis: api_id=%s: pinned public key file '%s' does not load", pc->api_id, ref);
+    } else {
+        p = pcert_get(pc->b, ref);
+        if (p->usable)
+            pk = pubkey_from_store(p);
+    }
+    if (pk == NULL)
+        return;
+    pc->v = xrealloc(pc->v, (pc->n + 1) * sizeof(*pc->v));
+    if (ups_tls_spki_sha256(pk, pc->v[pc->n]))
+        pc->n++;
+    EVP_PKEY_free(pk);
+}
+
+/* The client certificate for api's target (spec §8.5) into p, or an error message (heap). */
+static char *client_cert(struct build *b, const struct api *api, struct ups_tls_params *p)
+{
+    const json_t *api_map = jbool(api->def, "upstream_certificates_disabled", false)
+                                ? NULL
+                                : json_object_get(api->def, "upstream_certificates");
+    const char *id = ups_tls_cert_for_host(api->target.authority,
+                                           b->cfg->security_certificates_upstream, api_map);
+    struct pcert *pc;
+
+    if (id == NULL || id[0] == '\0')
+        return NULL;
+    pc = pcert_get(b, id);
+    if (!pc->usable)
+        return xasprintf("upstream client certificate %s is not in the certificate store", id);
+    if (pc->pubkey)
+        return xasprintf("upstream client certificate %s is a public key", id);
+    if (!pcert_load_key(pc))
+        return xasprintf("upstream client certificate %s has no usable private key", id);
+    p->cert_id = id;
+    p->cert = sk_X509_value(pc->chain, 0);
+    p->key = pc->key;
+    p->chain = sk_X509_dup(pc->chain);
+    if (p->chain == NULL)
+        die("apis: out of memory");
+    (void)sk_X509_shift(p->chain);
+    return NULL;
+}
+
+static const struct ups_tls *upstream_tls(struct build *b, struct ups_tls_set *set,
+                                          const struct api *api)
+{
+    const struct proxy_config *cfg = b->cfg;
+    const json_t *tr = json_object_get(json_object_get(api->def, "proxy"), "transport");
+    const json_t *ciphers = json_object_get(tr, "ssl_ciphers"), *v;
+    const char *pins;
+    struct ups_tls_params p = {0};
+    struct pin_ctx pc = {b, api->api_id, NULL, 0};
+    const struct ups_tls *t;
+    char **names = NULL, *err;
+    json_int_t vmin = json_integer_value(json_object_get(tr, "ssl_min_version"));
+    json_int_t vmax = json_integer_value(json_object_get(tr, "ssl_max_version"));
+    size_t i;
+
+    p.host = api->target.host;
+    p.verify = !cfg->proxy_ssl_insecure_skip_verify;
+    if (jbool(tr, "ssl_insecure_skip_verify", false)) {
+        if (cfg->enforce_upstream_tls_verify)
+            log_warn("apis: api_id=%s: proxy.transport.ssl_insecure_skip_verify is ignored "
+                     "because security.enforce_upstream_tls_verify is on; the upstream is "
+                     "verified",
+                     api->api_id);
+        else
+            p.verify = false;
+    }
+    p.min_version = vmin > 0 ? (int)vmin : (int)cfg->proxy_ssl_min_version;
+    p.max_version = vmax > 0 ? (int)vmax : (int)cfg->proxy_ssl_max_version;
+    if (p.min_version > p.max_version) {
+        err = xasprintf("upstream TLS: minimum version %d is above the maximum %d", p.min_version,
+                        p.max_version);
+        t = ups_tls_set_add_error(set, err);
+        free(err);
+        return t;
+    }
+    p.ciphers = cfg->proxy_ssl_ciphers.v;
+    p.nciphers = cfg->proxy_ssl_ciphers.n;
+    if (json_array_size(ciphers) > 0) {
+        names = xcalloc(json_array_size(ciphers), sizeof(*names));
+        p.nciphers = 0;
+        json_array_foreach(ciphers, i, v)
+        {
+            if (json_is_string(v))
+                names[p.nciphers++] = (char *)json_string_value(v);
+        }
+        p.ciphers = names;
+    }
+    p.disable_renegotiation = cfg->proxy_ssl_disable_renegotiation;
+    p.force_cn = jbool(tr, "ssl_force_common_name_check", false);
+    err = client_cert(b, api, &p);
+    pins = ups_tls_pins_for_host(api->target.host, cfg->security_pinned_public_keys,
+                                 jbool(api->def, "certificate_pinning_disabled", false)
+                                     ? NULL
+                                     : json_object_get(api->def, "pinned_public_keys"));
+    if (err == NULL && pins != NULL && pins[0] != '\0') {
+        for_each_pin(pins, pin_add, &pc);
+        /* Fail closed: pins that do not load never fall back to no pinning. */
+        if (pc.n == 0)
+            err = xasprintf("upstream public key pinning: none of the keys pinned for %s loads",
+                            api->target.host);
+        p.pins = (const unsigned char(*)[SHA256_DIGEST_LENGTH])pc.v;
+        p.npins = pc.n;
+    }
+    if (err != NULL) {
+        log_warn("apis: api_id=%s: %s; its requests will fail with 502", api->api_id, err);
+        t = ups_tls_set_add_error(set, err);
+    } else {
+        t = ups_tls_set_add(set, &p);
+        if (ups_tls_error(t) != NULL)
+            log_warn("apis: api_id=%s: %s; its requests will fail with 502", api->api_id,
+                     ups_tls_error(t));
+    }
+    free(err);
+    free(pc.v);
+    free(names);
+    sk_X509_free(p.chain);
+    return t;
+}
+
+static void build_upstream_tls(struct apis *a, struct build *b)
+{
+    static const struct proxy_config defaults; /* no cfg: verify with the system store */
+
+    if (b->cfg == NULL)
+        b->cfg = &defaults;
+    a->uptls = ups_tls_set_new(b->cfg);
+    for (size_t i = 0; i < a->n; i++) {
+        struct api *api = &a->v[i].pub;
+
+        if (api->active && api->target.tls)
+            api->up_tls = upstream_tls(b, a->uptls, api);
+    }
 }

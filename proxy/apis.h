@@ -2,7 +2,9 @@
  * apis: an immutable, reference-counted snapshot of everything the proxy knows about the
  * API definitions (DESIGN §6): routing, the static allowlists (spec §3), the per-SNI TLS
  * client-certificate policy (spec §3.1) and the server certificates from the store
- * (spec §8.1). Built from authd's apis.list and certs.get results (schema/rpc.md), once
+ * (spec §8.1) and each https target's upstream TLS profile (ups_tls.h: verification, client
+ * certificate, pins; spec §8.2, §8.5, §8.6). Built from authd's apis.list and certs.get
+ * results (schema/rpc.md), once
  * per change, and then only read. A worker swaps its current snapshot when authd pushes a
  * change; a request holds a reference while it is in flight.
  */
@@ -20,6 +22,7 @@
 #include "common/xmem.h"
 
 struct proxy_config;
+struct ups_tls;
 
 enum client_auth {
     CLIENT_AUTH_NONE = 0, /* no CertificateRequest */
@@ -30,6 +33,7 @@ enum client_auth {
 struct api_target {
     bool tls;          /* https */
     char *host;        /* as in target_url, brackets removed for IPv6 */
+    char *authority;   /* host[:port] exactly as in target_url (spec §8.5 matches on it) */
     int port;          /* explicit or 80/443 */
     char *path;        /* path prefix of target_url, "" or starting with '/', no trailing '/' */
 };
@@ -56,6 +60,8 @@ struct api {
     const char *cookie_name;     /* [same as auth_header_name] */
     struct api_target target;
     struct allowlist *allow;     /* NULL unless use_mutual_tls_auth */
+    const struct ups_tls *up_tls; /* an active https target's TLS profile, else NULL; may
+                                   * carry a configuration error (ups_tls_error) */
 };
 
 /* A server certificate from the store (ssl_certificates, per-API certificates). */
@@ -88,8 +94,9 @@ struct apis;
  */
 struct apis *apis_build(const json_t *list, const json_t *certs, const struct proxy_config *cfg,
                         char **err);
-/* Every certificate id a list result references, as a JSON object id → true when its
- * private key is needed (server certificates) or false (allowlists). New reference. */
+/* Every certificate id a list result and cfg reference, as a JSON object id → true when its
+ * private key is needed (server and upstream client certificates) or false (allowlists,
+ * pinned public keys; pins that are file paths are left out). New reference. */
 json_t *apis_referenced_certs(const json_t *list, const struct proxy_config *cfg);
 struct apis *apis_ref(struct apis *a);
 void apis_unref(struct apis *a);

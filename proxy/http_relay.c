@@ -1,5 +1,6 @@
 /*
- * http_relay: the exchange of one allowed request with its upstream (plain HTTP/1.1):
+ * http_relay: the exchange of one allowed request with its upstream (HTTP/1.1),
+ * plain or over TLS (the profile of the API snapshot, ups_tls.h):
  * the request head rewritten for the upstream (path rewrite, hop-by-hop headers out,
  * DESIGN §6's identity headers in), the request body streamed as it arrives, the response
  * parsed with http_parser only to learn its framing and streamed back, keep-alive on both
@@ -24,6 +25,7 @@
 #include "proxy/http_util.h"
 #include "proxy/proxy_cfg.h"
 #include "proxy/upstream.h"
+#include "proxy/ups_tls.h"
 #include "proxy/worker.h"
 
 static void on_ups(struct ups_conn *u, enum ups_event ev, const char *err, void *arg);
@@ -70,9 +72,16 @@ static const http_parser_settings req_body_settings = {
 
 void relay_start(struct hconn *c)
 {
-    if (c->api->target.tls) {
-        /* https upstreams arrive with issue #5 (proxy_ssl_*, upstream mTLS, pinning). */
-        hc_local_reply(c, 502, "upstream TLS is not supported yet", false);
+    const struct ups_tls *t = c->api->up_tls;
+
+    if (c->api->target.tls && (t == NULL || ups_tls_error(t) != NULL)) {
+        /* A configuration problem found when the snapshot was built (logged then). */
+        WORKER_STAT_INC(c->w->stats.upstream_errors);
+        log_info("conn=%d.%llu peer=%s api=%s upstream TLS: %s", c->w->id,
+                 (unsigned long long)c->id, c->peer, c->api->api_id,
+                 t != NULL ? ups_tls_error(t) : "no profile");
+        hc_local_reply(c, 502, t != NULL ? ups_tls_error(t) : "upstream TLS is not configured",
+                       false);
         return;
     }
     build_up_head(c);
@@ -114,7 +123,8 @@ static void connect_upstream(struct hconn *c, bool fresh)
     bool ready;
 
     hc_set_state(c, HC_ST_CONNECT);
-    c->up = ups_acquire(c->w->ups, t->host, t->port, on_ups, c, &ready, fresh);
+    c->up = ups_acquire(c->w->ups, t->host, t->port, t->tls ? c->api->up_tls : NULL, on_ups, c,
+                        &ready, fresh);
     if (ready)
         begin_exchange(c);
 }

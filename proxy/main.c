@@ -22,6 +22,7 @@
 #include "proxy/metrics.h"
 #include "proxy/proxy_cfg.h"
 #include "proxy/tls.h"
+#include "proxy/ups_tls.h"
 #include "proxy/worker.h"
 
 extern char **environ;
@@ -97,6 +98,11 @@ static void load_config(struct daemon *d, const struct opts *o)
     if (!d->cfg.https_use_ssl)
         log_warn("http_server_options.use_ssl is false: serving plain HTTP; every API that "
                  "needs a client certificate answers 403");
+    if (d->cfg.proxy_ssl_insecure_skip_verify)
+        log_warn("proxy_ssl_insecure_skip_verify is true: https upstreams are not verified");
+    /* The CA store of https upstreams, loaded once for every worker. */
+    if (ups_tls_ca_init(&d->cfg, &err) < 0)
+        die("%s", err);
 }
 
 /* Loads the certificate files the way a worker will, so --check-config catches them. */
@@ -275,6 +281,7 @@ static void teardown(struct daemon *d)
         close(d->notify_wr);
     }
     free(d->w);
+    ups_tls_ca_free();
     proxy_cfg_free(&d->cfg);
 }
 

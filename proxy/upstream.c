@@ -3,6 +3,11 @@
  * is either busy (its events go to the owner's callback) or idle in the pool (its events
  * close it: an idle upstream has nothing to say). Callbacks never run from inside
  * ups_acquire: an early failure is parked and reported from the connection's timer.
+ *
+ * A TLS connection is made in two steps on the same socket: the TCP connect on a socket
+ * bufferevent (so refusals and DNS failures are named as for plain HTTP), then the
+ * handshake on a bufferevent_openssl that takes the socket over. The connect deadline
+ * covers both; UPS_EV_CONNECTED fires once the handshake and ups_tls_check_peer passed.
  */
 #include "proxy/upstream.h"
 
@@ -13,10 +18,13 @@
 #include <sys/socket.h>
 
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 
-#include "common/netutil.h"
 #include "common/log.h"
+#include "common/netutil.h"
 #include "proxy/proxy_cfg.h"
+#include "proxy/ups_tls.h"
 
 #define UPS_POOL_MAX 256         /* idle connections per worker, all hosts */
 #define UPS_LOW_MARK (64 * 1024) /* UPS_EV_DRAINED below this much output */
@@ -33,7 +41,12 @@ struct ups_conn {
     struct event *timer;
     char *host;
     int port;
+    char *tls_key;             /* ups_tls_key of the profile; NULL = plain */
+    const struct ups_tls *tls; /* borrowed until connected (the caller's snapshot) */
     char name[300];
+    bool tcp_up;         /* TCP connected (TLS: the handshake may still run) */
+    bool cert_requested; /* TLS: the server asked for a client certificate */
+    bool got_input;      /* the upstream has sent application bytes */
     bool connected;
     bool reused;
     bool idle;              /* in the pool */
@@ -60,6 +73,8 @@ static const char *classify(struct ups_conn *u, int err);
 static void conn_free(struct ups_conn *u);
 static void pool_unlink(struct ups_conn *u);
 static void fail(struct ups_conn *u, const char *err);
+static void start_tls(struct ups_conn *u);
+static void on_connected(struct ups_conn *u);
 
 /* ---- public functions ---- */
 
@@ -87,14 +102,18 @@ void ups_pool_free(struct ups_pool *p)
     free(p);
 }
 
-struct ups_conn *ups_acquire(struct ups_pool *p, const char *host, int port, ups_cb cb, void *arg,
-                             bool *ready, bool fresh)
+struct ups_conn *ups_acquire(struct ups_pool *p, const char *host, int port,
+                             const struct ups_tls *tls, ups_cb cb, void *arg, bool *ready,
+                             bool fresh)
 {
+    const char *key = tls != NULL ? ups_tls_key(tls) : NULL;
     struct ups_conn *u;
     struct timeval tv;
 
     for (u = fresh ? NULL : p->idle; u != NULL; u = u->next) {
-        if (u->port == port && strcmp(u->host, host) == 0) {
+        if (u->port == port && strcmp(u->host, host) == 0 &&
+            (key == NULL ? u->tls_key == NULL
+                         : u->tls_key != NULL && strcmp(u->tls_key, key) == 0)) {
             pool_unlink(u);
             event_del(u->timer);
             u->cb = cb;
@@ -108,6 +127,8 @@ struct ups_conn *ups_acquire(struct ups_pool *p, const char *host, int port, ups
     u->pool = p;
     u->host = xstrdup(host);
     u->port = port;
+    u->tls = tls;
+    u->tls_key = key != NULL ? xstrdup(key) : NULL;
     snprintf(u->name, sizeof(u->name), strchr(host, ':') != NULL ? "[%s]:%d" : "%s:%d", host, port);
     u->cb = cb;
     u->arg = arg;
@@ -142,6 +163,7 @@ void ups_release(struct ups_conn *u, bool reuse)
 
     u->cb = NULL;
     u->arg = NULL;
+    u->tls = NULL;
     if (!reuse || !u->connected || evbuffer_get_length(bufferevent_get_input(u->bev)) > 0 ||
         evbuffer_get_length(bufferevent_get_output(u->bev)) > 0) {
         conn_free(u);
@@ -225,6 +247,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         conn_free(u);
         return;
     }
+    u->got_input = true;
     if (u->cb != NULL)
         u->cb(u, UPS_EV_READ, NULL, u->arg);
 }
@@ -241,7 +264,16 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct ups_conn *u = arg;
     int err = EVUTIL_SOCKET_ERROR();
+    unsigned long e = 0, last;
+    const char *cause;
 
+    if (u->tls_key != NULL) {
+        /* The earliest OpenSSL error is the cause; drain the rest. libevent queues the
+         * SSL_get_error() code first, which has no library part. */
+        while ((last = bufferevent_get_openssl_error(bev)) != 0)
+            if (e == 0 && ERR_GET_LIB(last) != 0)
+                e = last;
+    }
     if (u->idle) {
         log_debug("upstream %s: idle connection closed by the upstream", u->name);
         pool_unlink(u);
@@ -249,12 +281,24 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & BEV_EVENT_CONNECTED) {
-        u->connected = true;
-        net_set_nodelay(bufferevent_getfd(u->bev));
-        event_del(u->timer);
-        if (u->cb != NULL)
-            u->cb(u, UPS_EV_CONNECTED, NULL, u->arg);
+        if (u->tls != NULL && !u->tcp_up) {
+            u->tcp_up = true;
+            net_set_nodelay(bufferevent_getfd(u->bev));
+            start_tls(u);
+            return;
+        }
+        on_connected(u);
         return;
+    }
+    if (u->tls_key != NULL && u->tcp_up && !u->got_input &&
+        (e != 0 || !u->connected || u->cert_requested)) {
+        /* A failed handshake, or a failure before any answer (TLS 1.3 servers refuse a
+         * client certificate after the client's side of the handshake is done). */
+        cause = ups_tls_classify(bufferevent_openssl_get_ssl(bev), e, u->cert_requested, u->name);
+        if (!u->connected || cause != ups_tls_err_handshake) {
+            fail(u, cause);
+            return;
+        }
     }
     if (what & BEV_EVENT_EOF) {
         bufferevent_disable(u->bev, EV_READ);
@@ -263,6 +307,51 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     fail(u, classify(u, err));
+}
+
+/* TCP is up: hand the socket to a bufferevent_openssl that runs the handshake. */
+static void start_tls(struct ups_conn *u)
+{
+    evutil_socket_t fd = bufferevent_getfd(u->bev);
+    SSL *ssl = ups_tls_ssl_new(u->tls, &u->cert_requested);
+
+    if (ssl == NULL) {
+        fail(u, ups_tls_err_handshake);
+        return;
+    }
+    /* The socket bufferevent lets go of fd without closing it. */
+    bufferevent_setfd(u->bev, -1);
+    bufferevent_free(u->bev);
+    u->bev = bufferevent_openssl_socket_new(u->pool->base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                            BEV_OPT_CLOSE_ON_FREE);
+    if (u->bev == NULL)
+        die("out of memory (upstream TLS connection)");
+    /* Upstreams often close without close_notify; the message framing tells truncation. */
+    bufferevent_openssl_set_allow_dirty_shutdown(u->bev, 1);
+    bufferevent_setcb(u->bev, on_read, on_write, on_event, u);
+    bufferevent_setwatermark(u->bev, EV_WRITE, UPS_LOW_MARK, 0);
+    bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+}
+
+static void on_connected(struct ups_conn *u)
+{
+    const char *err;
+
+    if (u->tls != NULL) {
+        ups_tls_handshake_done(bufferevent_openssl_get_ssl(u->bev));
+        err = ups_tls_check_peer(u->tls, bufferevent_openssl_get_ssl(u->bev), u->name);
+        if (err != NULL) {
+            fail(u, err);
+            return;
+        }
+        u->tls = NULL; /* the snapshot is not needed any more */
+    } else {
+        net_set_nodelay(bufferevent_getfd(u->bev));
+    }
+    u->tcp_up = u->connected = true;
+    event_del(u->timer);
+    if (u->cb != NULL)
+        u->cb(u, UPS_EV_CONNECTED, NULL, u->arg);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -336,5 +425,6 @@ static void conn_free(struct ups_conn *u)
     bufferevent_free(u->bev);
     event_free(u->timer);
     free(u->host);
+    free(u->tls_key);
     free(u);
 }

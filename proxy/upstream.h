@@ -1,7 +1,8 @@
 /*
  * upstream: one worker's connections to upstream servers. Non-blocking connect (names
- * resolved with the worker's evdns_base, never in-line) under upstream_connect_timeout_ms,
- * and a pool of idle keep-alive connections keyed by (host, port) that expire after
+ * resolved with the worker's evdns_base, never in-line) and, for https targets, the TLS
+ * handshake (ups_tls.h) under upstream_connect_timeout_ms, and a pool of idle keep-alive
+ * connections keyed by (host, port, TLS configuration) that expire after
  * upstream_idle_timeout_ms or as soon as the upstream closes them. The HTTP exchange on a
  * connection belongs to the caller (http_conn.c); this module only moves the socket
  * between the caller and the pool and reports its events.
@@ -17,6 +18,7 @@
 
 struct proxy_config;
 struct ups_pool;
+struct ups_tls;
 struct ups_conn;
 
 enum ups_event {
@@ -27,7 +29,8 @@ enum ups_event {
     UPS_EV_ERROR          /* err names the cause; the connection is dead */
 };
 
-/* The causes UPS_EV_ERROR reports; compare by pointer, show as text (502/504 bodies). */
+/* The causes UPS_EV_ERROR reports; compare by pointer, show as text (502/504 bodies).
+ * TLS connections also report the ups_tls_err_* causes of ups_tls.h. */
 extern const char ups_err_refused[];     /* "upstream connection refused" */
 extern const char ups_err_reset[];       /* "upstream connection reset" */
 extern const char ups_err_dns[];         /* "upstream host not found" */
@@ -43,14 +46,17 @@ struct ups_pool *ups_pool_new(struct event_base *base, struct evdns_base *dns,
 void ups_pool_free(struct ups_pool *p);
 
 /*
- * A connection to host:port for one exchange. Unless fresh, an idle pooled connection is
- * returned with
- * *ready = true (usable at once; no UPS_EV_CONNECTED follows). Otherwise *ready = false and
- * exactly one of UPS_EV_CONNECTED or UPS_EV_ERROR fires later from the loop (never from
- * inside this call), the latter after upstream_connect_timeout_ms at most. Never NULL.
+ * A connection to host:port for one exchange, over TLS with profile tls (NULL = plain; it
+ * must have no ups_tls_error and stay valid until UPS_EV_CONNECTED, UPS_EV_ERROR or
+ * ups_release). Unless fresh, an idle pooled connection of the same host, port and
+ * ups_tls_key is returned with *ready = true (usable at once; no UPS_EV_CONNECTED follows).
+ * Otherwise *ready = false and exactly one of UPS_EV_CONNECTED or UPS_EV_ERROR fires later
+ * from the loop (never from inside this call), the latter after upstream_connect_timeout_ms
+ * at most (handshake included). Never NULL.
  */
-struct ups_conn *ups_acquire(struct ups_pool *p, const char *host, int port, ups_cb cb, void *arg,
-                             bool *ready, bool fresh);
+struct ups_conn *ups_acquire(struct ups_pool *p, const char *host, int port,
+                             const struct ups_tls *tls, ups_cb cb, void *arg, bool *ready,
+                             bool fresh);
 /* Give u back: reuse = true puts it in the pool when it is clean (connected, no unread
  * input); else it is closed. No callback fires for u afterwards. */
 void ups_release(struct ups_conn *u, bool reuse);

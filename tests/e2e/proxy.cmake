@@ -1,7 +1,8 @@
 # certbound-proxy end to end: proxy + authd + Redis + PostgreSQL + echo upstream, real TLS.
 # One CTest entry per spec scenario (the cmocka filter picks the test); each gets fresh
 # servers. Scenarios 48-56 run against an authd with allow_unsafe_dynamic_mtls_token.
-cb_integration_test(test_proxy ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_proxy.c)
+cb_integration_test(test_proxy ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_proxy.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/e2e/e2e_util.c)
 add_dependencies(test_proxy certbound-authd certbound-proxy cb-echo-upstream)
 set_tests_properties(integration.test_proxy PROPERTIES DISABLED TRUE)
 
@@ -19,7 +20,8 @@ set(CB_PROXY_E2E
     s63_binding_ignored_without_static_mtls s66_bound_cert_expired
     s67_bound_cert_without_token revoke_key_on_keepalive allowlist_change_on_keepalive
     identity_headers misdirected_421 routing_404_and_strip authd_down_fails_closed
-    bad_input_tls bad_input_http tls_versions)
+    bad_input_tls bad_input_http tls_versions up_tls_verified up_tls_skip_verify
+    s76_upstream_cert_mapping s77_upstream_cert_missing s78_pinning up_enforce_verify)
 set(CB_PROXY_E2E_LEGACY
     s48_legacy_derived_key_alone s49_legacy_cert_id_as_token s50_legacy_cert_alone
     s51_legacy_unregistered_cert_with_key s52_legacy_cert_with_invalid_token

@@ -2,7 +2,8 @@
  * End-to-end: certbound-proxy + certbound-authd + Redis + PostgreSQL + an echo upstream,
  * real TLS handshakes with the test PKI's client certificates. One named test per spec
  * scenario of issue #4 (the number is in the name), plus revocation on an open keep-alive
- * connection, identity headers, 421, fail-closed and bad input.
+ * connection, identity headers, 421, fail-closed and bad input; and of issue #5's upstream
+ * side (up_* and scenarios 76-78): https targets, verification, upstream mTLS, pinning.
  *
  * CTest runs each test as its own process (the cmocka filter), so every test gets fresh
  * servers from the group setup. CB_TEST_LEGACY=1 starts authd with
@@ -29,17 +30,9 @@
 #include "common/certinfo.h"
 #include "common/token.h"
 #include "common/xmem.h"
-#include "tests/harness/proxyutil.h"
-#include "tests/harness/testutil.h"
+#include "tests/e2e/e2e_util.h"
 
-#define ORG "default"
-#define WAIT_MS 5000
-
-static struct tu_redis redis;
-static struct tu_authd authd;
-static struct tu_upstream up;
-static struct tu_proxy proxy;
-static char *conninfo;
+static struct tu_upstream tlsup, tlsup2; /* https upstreams of the up_* and s76-s78 tests */
 
 /* ---- fixtures ---- */
 
@@ -48,326 +41,21 @@ static int group_setup(void **state)
     const char *legacy = getenv("CB_TEST_LEGACY");
 
     (void)state;
-    tu_redis_start(&redis);
-    conninfo = tu_pg_create_db("cb_e2e");
-    tu_authd_start(&authd, &redis, conninfo,
-                   legacy != NULL && strcmp(legacy, "1") == 0
-                       ? "{\"security\":{\"allow_unsafe_dynamic_mtls_token\":true}}"
-                       : NULL);
-    tu_upstream_start(&up);
-    tu_proxy_start(&proxy, &authd,
-                   "{\"authd_timeout_ms\":500,\"handshake_timeout_ms\":2000,"
-                   "\"head_timeout_ms\":2000}");
+    e2e_start(legacy != NULL && strcmp(legacy, "1") == 0
+                  ? "{\"security\":{\"allow_unsafe_dynamic_mtls_token\":true}}"
+                  : NULL,
+              "{\"authd_timeout_ms\":500,\"handshake_timeout_ms\":2000,"
+              "\"head_timeout_ms\":2000}");
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    tu_proxy_stop(&proxy);
-    tu_upstream_stop(&up);
-    tu_authd_stop(&authd);
-    tu_redis_stop(&redis);
-    tu_pg_drop_db(conninfo);
-    free(conninfo);
+    tu_upstream_stop(&tlsup);
+    tu_upstream_stop(&tlsup2);
+    e2e_stop();
     return 0;
-}
-
-/* ---- helpers: store ---- */
-
-static char *pki(const char *name)
-{
-    char *path = tu_pki_file(name), *s = tu_read_file(path, NULL);
-
-    if (s == NULL)
-        fail_msg("missing PKI file %s", path);
-    free(path);
-    return s;
-}
-
-/* sha256 hex of the first certificate of a PKI file (heap). */
-static char *sha(const char *file)
-{
-    char *pem = pki(file), *out = xmalloc(CERT_SHA_HEX_LEN + 1);
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-
-    assert_non_null(x);
-    certinfo_x509_sha256_hex(x, out);
-    X509_free(x);
-    BIO_free(b);
-    free(pem);
-    return out;
-}
-
-/* org + sha of NAME.crt (heap). */
-static char *cid(const char *org, const char *name)
-{
-    char *file = xasprintf("%s.crt", name), *h = sha(file), *id = xasprintf("%s%s", org, h);
-
-    free(file);
-    free(h);
-    return id;
-}
-
-/* Upload a PKI file (with its key appended when with_key); returns the id (heap). */
-static char *upload_file(const char *org, const char *file, const char *keyfile)
-{
-    char *body = pki(file), *path, *id;
-    json_t *j = NULL;
-
-    if (keyfile != NULL) {
-        char *k = pki(keyfile), *both = xasprintf("%s\n%s", body, k);
-
-        free(body);
-        free(k);
-        body = both;
-    }
-    path = org != NULL ? xasprintf("/tyk/certs?org_id=%s", org) : xstrdup("/tyk/certs");
-    if (tu_admin(&authd, "POST", path, body, &j) != 200)
-        fail_msg("upload of %s failed: %s", file, json_dumps(j, 0));
-    id = xstrdup(json_string_value(json_object_get(j, "id")));
-    json_decref(j);
-    free(path);
-    free(body);
-    return id;
-}
-
-static char *upload(const char *name)
-{
-    char *file = xasprintf("%s.crt", name), *id = upload_file(ORG, file, NULL);
-
-    free(file);
-    return id;
-}
-
-/* A certificate the store would refuse (expired), put there as if it expired after its
- * upload: the row the upload would have written, straight into PostgreSQL. */
-static char *insert_expired(void)
-{
-    char *pem = pki("expired.crt"), *id = cid(ORG, "expired");
-    PGconn *pg = tu_pg_connect(conninfo);
-    const char *vals[3] = {id, ORG, pem};
-    PGresult *res = PQexecParams(pg,
-                                 "INSERT INTO certificates (id, org_id, kind, pem, meta, "
-                                 "not_after) VALUES ($1, $2, 'certificate', $3, '{}', "
-                                 "'2020-01-02T00:00:00Z')",
-                                 3, NULL, vals, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        fail_msg("insert failed: %s", PQerrorMessage(pg));
-    PQclear(res);
-    PQfinish(pg);
-    free(pem);
-    return id;
-}
-
-static void delete_cert(const char *id)
-{
-    char *path = xasprintf("/tyk/certs/%s?org_id=" ORG, id);
-
-    assert_int_equal(tu_admin(&authd, "DELETE", path, NULL, NULL), 200);
-    free(path);
-}
-
-/*
- * Create an API: fmt is the JSON body without the target, which is added (the echo
- * upstream). Keys "api_id" and "org_id" default to the test's.
- */
-static void api_put(const char *method, const char *fmt, ...) CB_PRINTF(2, 3);
-static void api_put(const char *method, const char *fmt, ...)
-{
-    va_list ap;
-    char *text, *path;
-    json_t *def, *j = NULL;
-    int code;
-
-    va_start(ap, fmt);
-    text = xvasprintf(fmt, ap);
-    va_end(ap);
-    def = tu_json(text);
-    if (json_object_get(def, "org_id") == NULL)
-        json_object_set_new(def, "org_id", json_string(ORG));
-    if (json_object_get(def, "active") == NULL)
-        json_object_set_new(def, "active", json_true());
-    {
-        json_t *px = json_object_get(def, "proxy");
-        char *target = xasprintf("http://127.0.0.1:%d/up", up.port);
-
-        if (json_object_get(px, "target_url") == NULL)
-            json_object_set_new(px, "target_url", json_string(target));
-        if (json_object_get(px, "strip_listen_path") == NULL)
-            json_object_set_new(px, "strip_listen_path", json_true());
-        free(target);
-    }
-    free(text);
-    text = json_dumps(def, 0);
-    path = strcmp(method, "PUT") == 0
-               ? xasprintf("/tyk/apis/%s", json_string_value(json_object_get(def, "api_id")))
-               : xstrdup("/tyk/apis");
-    code = tu_admin(&authd, method, path, text, &j);
-    if (code != 200)
-        fail_msg("%s %s: %d %s", method, path, code, json_dumps(j, 0));
-    json_decref(j);
-    json_decref(def);
-    free(path);
-    free(text);
-}
-
-/* POST /tyk/keys/create (or another path) with a JSON body; returns the key (heap). */
-static char *key_create(const char *path, const char *body)
-{
-    json_t *j = NULL;
-    char *key;
-    int code = tu_admin(&authd, "POST", path, body, &j);
-
-    if (code != 200)
-        fail_msg("POST %s: %d %s", path, code, json_dumps(j, 0));
-    key = xstrdup(json_string_value(json_object_get(j, "key")));
-    json_decref(j);
-    return key;
-}
-
-/* A session bound to certificate id with access to api_id (extra: more JSON fields). */
-static char *key_for_cert(const char *id, const char *api_id, const char *extra)
-{
-    char *body = xasprintf("{\"org_id\":\"" ORG "\",\"certificate\":\"%s\",\"access_rights\":"
-                           "{\"%s\":{\"api_id\":\"%s\",\"versions\":[\"Default\"]}}%s}",
-                           id, api_id, api_id, extra != NULL ? extra : "");
-    char *key = key_create("/tyk/keys/create", body);
-
-    free(body);
-    return key;
-}
-
-/* An ordinary key with access to api_id (extra: more JSON fields, e.g. bindings). */
-static char *key_plain(const char *api_id, const char *extra)
-{
-    char *body = xasprintf("{\"org_id\":\"" ORG "\",\"access_rights\":{\"%s\":{\"api_id\":"
-                           "\"%s\",\"versions\":[\"Default\"]}}%s}",
-                           api_id, api_id, extra != NULL ? extra : "");
-    char *key = key_create("/tyk/keys", body);
-
-    free(body);
-    return key;
-}
-
-static void key_update(const char *key, const char *body)
-{
-    char *path = xasprintf("/tyk/keys/%s", key);
-    json_t *j = NULL;
-    int code = tu_admin(&authd, "PUT", path, body, &j);
-
-    if (code != 200)
-        fail_msg("PUT %s: %d %s", path, code, json_dumps(j, 0));
-    json_decref(j);
-    free(path);
-}
-
-static char *sha256_hex(const char *s)
-{
-    char *out = xmalloc(TOKEN_HASH_HEX_MAX + 1);
-
-    token_hash_hex(TOKEN_ALGO_SHA256, s, strlen(s), out);
-    return out;
-}
-
-/* ---- helpers: requests ---- */
-
-static void req(const char *sni, const char *path, const char *cert, const char *token,
-                struct tu_resp *out)
-{
-    struct tu_req r = {.sni = sni, .path = path, .cert = cert, .token = token};
-
-    tu_request(&proxy, NULL, &r, out);
-}
-
-/* Expect status (and, when msg is not NULL, the {"error"} message). status -1 = the TLS
- * handshake (or the connection) failed. */
-static void expect(const char *sni, const char *path, const char *cert, const char *token,
-                   int status, const char *msg)
-{
-    struct tu_resp r;
-
-    req(sni, path, cert, token, &r);
-    if (r.status != status)
-        fail_msg("%s%s with %s, token %s: want %d, got %d (%s%s)", sni, path,
-                 cert != NULL ? cert : "no cert", token != NULL ? "yes" : "none", status,
-                 r.status, r.body != NULL ? r.body : "", r.err);
-    if (msg != NULL && strcmp(tu_resp_error(&r), msg) != 0)
-        fail_msg("%s%s: want error \"%s\", got %s", sni, path, msg, r.body);
-    tu_resp_free(&r);
-}
-
-/* Poll until the proxy has seen an API change: the request no longer gets `not`. */
-static void wait_not(const char *sni, const char *path, const char *cert, const char *token,
-                     int not)
-{
-    long deadline = tu_now_ms() + WAIT_MS;
-    struct tu_resp r;
-
-    for (;;) {
-        req(sni, path, cert, token, &r);
-        tu_resp_free(&r);
-        if (r.status != not)
-            return;
-        if (tu_now_ms() > deadline)
-            fail_msg("%s%s still answers %d after %d ms", sni, path, not, WAIT_MS);
-        tu_pause_ms(20);
-    }
-}
-
-/* Wait until a new API on sni+path routes (anything but 404). */
-static void wait_api(const char *sni, const char *path)
-{
-    wait_not(sni, path, NULL, NULL, 404);
-}
-
-static void expect_upstream_header(const struct tu_resp *r, const char *name, const char *want)
-{
-    const char *got = tu_resp_upstream_header(r, name);
-
-    if (want == NULL && got != NULL)
-        fail_msg("upstream got %s: %s, want none", name, got);
-    if (want != NULL && (got == NULL || strcmp(got, want) != 0))
-        fail_msg("upstream got %s: %s, want %s", name, got != NULL ? got : "(none)", want);
-}
-
-/* "Acceptable client certificate CA names" of openssl s_client against the proxy. */
-static char *ca_names(const char *sni)
-{
-    char *cmd = xasprintf("openssl s_client -connect 127.0.0.1:%d -servername %s -tls1_3 "
-                          "</dev/null 2>&1",
-                          proxy.port, sni);
-    FILE *f = popen(cmd, "r");
-    char line[1024], *out = xstrdup("");
-    bool in = false;
-
-    assert_non_null(f);
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strstr(line, "No client certificate CA names sent") != NULL) {
-            char *t = xasprintf("%sNONE\n", out);
-
-            free(out);
-            out = t;
-        }
-        if (strstr(line, "Acceptable client certificate CA names") != NULL) {
-            in = true;
-            continue;
-        }
-        if (in && (strncmp(line, "Requested", 9) == 0 || strncmp(line, "Client Certificate", 18) == 0 ||
-                   strncmp(line, "Server Temp", 11) == 0 || line[0] == '-'))
-            in = false;
-        if (in) {
-            char *t = xasprintf("%s%s", out, line);
-
-            free(out);
-            out = t;
-        }
-    }
-    pclose(f);
-    free(cmd);
-    return out;
 }
 
 /* ==== C. static mTLS allowlist (spec §3) ==== */
@@ -760,33 +448,6 @@ static void s43_cert_wins_over_token(void **state)
     free(k2);
     free(k1);
     free(c1);
-}
-
-/* Set a session field straight in Redis: the API refuses an "expires" in the past (as Tyk),
- * so an expired session is one whose time passed after it was written. */
-static void session_set_raw(const char *key, const char *field, json_t *value)
-{
-    char h[TOKEN_HASH_HEX_MAX + 1], *rkey;
-    redisContext *c = tu_redis_connect(&redis);
-    redisReply *r;
-    json_t *s;
-    char *text;
-
-    token_key_hash(key, strlen(key), h);
-    rkey = xasprintf("apikey-%s", h);
-    r = redisCommand(c, "GET %s", rkey);
-    assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
-    s = tu_json(r->str);
-    freeReplyObject(r);
-    json_object_set_new(s, field, value);
-    text = json_dumps(s, 0);
-    r = redisCommand(c, "SET %s %s", rkey, text);
-    assert_true(r != NULL && r->type == REDIS_REPLY_STATUS);
-    freeReplyObject(r);
-    free(text);
-    json_decref(s);
-    free(rkey);
-    redisFree(c);
 }
 
 static void s44_session_checks(void **state)
@@ -1524,6 +1185,354 @@ static void tls_versions(void **state)
     tu_resp_free(&resp);
 }
 
+/* ==== upstream TLS (issue #5 items 1-4; spec §8.2, §8.5, §8.6, scenarios 76-78) ==== */
+
+/* Restart the proxy with extra config (printf format). */
+static void proxy_restart(const char *fmt, ...) CB_PRINTF(1, 2);
+static void proxy_restart(const char *fmt, ...)
+{
+    va_list ap;
+    char *extra;
+
+    va_start(ap, fmt);
+    extra = xvasprintf(fmt, ap);
+    va_end(ap);
+    tu_proxy_stop(&proxy);
+    tu_proxy_start(&proxy, &authd, extra);
+    free(extra);
+}
+
+/* A keyless API on localhost at listen_path, proxying to target; more: extra JSON members
+ * of the definition (",\"k\":v…") and of proxy.transport ("\"k\":v…"). */
+static void tls_api(const char *id, const char *target, const char *transport, const char *more)
+{
+    char *lp = xasprintf("/%s/", id);
+
+    api_put("POST",
+            "{\"api_id\":\"%s\",\"proxy\":{\"listen_path\":\"%s\",\"target_url\":\"%s\","
+            "\"transport\":{%s}},\"use_keyless\":true%s}",
+            id, lp, target, transport != NULL ? transport : "", more != NULL ? more : "");
+    wait_api("localhost", lp);
+    free(lp);
+}
+
+/* "https://HOST:PORT/up" of an upstream (heap). */
+static char *https_to(const char *host, const struct tu_upstream *u)
+{
+    return xasprintf("https://%s:%d/up", host, u->port);
+}
+
+/* GET /ID/ must answer status; with msg the {"error"} must contain it; with subject the
+ * upstream must have seen a client certificate whose subject contains it ("" = none). */
+static void expect_up(const char *id, int status, const char *msg, const char *subject)
+{
+    char *path = xasprintf("/%s/", id);
+    struct tu_resp r;
+    json_t *j;
+    const char *got;
+
+    req("localhost", path, NULL, NULL, &r);
+    if (r.status != status || (msg != NULL && strstr(tu_resp_error(&r), msg) == NULL))
+        fail_msg("%s: want %d \"%s\", got %d %s%s", path, status, msg != NULL ? msg : "",
+                 r.status, r.body != NULL ? r.body : "", r.err);
+    if (subject != NULL) {
+        j = json_loads(r.body, 0, NULL);
+        got = json_string_value(json_object_get(j, "client_subject"));
+        if (subject[0] == '\0' ? got != NULL : got == NULL || strstr(got, subject) == NULL)
+            fail_msg("%s: upstream saw client certificate %s, want %s", path,
+                     got != NULL ? got : "none", subject[0] != '\0' ? subject : "none");
+        json_decref(j);
+    }
+    tu_resp_free(&r);
+    free(path);
+}
+
+/* Upload a PEM text under ORG; the id (heap). */
+static char *upload_pem(const char *pem)
+{
+    char *id;
+    json_t *j = NULL;
+
+    if (tu_admin(&authd, "POST", "/tyk/certs?org_id=" ORG, pem, &j) != 200)
+        fail_msg("upload failed: %s", json_dumps(j, 0));
+    id = xstrdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    return id;
+}
+
+/* NAME.crt with NAME.key appended, uploaded; the id (heap). */
+static char *upload_with_key(const char *name)
+{
+    char *crt = xasprintf("%s.crt", name), *key = xasprintf("%s.key", name);
+    char *id = upload_file(ORG, crt, key);
+
+    free(key);
+    free(crt);
+    return id;
+}
+
+/* The PUBLIC KEY block of a PKI private key file (what `openssl pkey -pubout` prints). */
+static char *pubkey_pem(const char *keyfile)
+{
+    char *pem = pki(keyfile), *data, *out;
+    BIO *in = BIO_new_mem_buf(pem, -1), *o = BIO_new(BIO_s_mem());
+    EVP_PKEY *k = PEM_read_bio_PrivateKey(in, NULL, NULL, NULL);
+    long n;
+
+    assert_non_null(k);
+    assert_int_equal(PEM_write_bio_PUBKEY(o, k), 1);
+    n = BIO_get_mem_data(o, &data);
+    out = xstrndup(data, (size_t)n);
+    EVP_PKEY_free(k);
+    BIO_free(o);
+    BIO_free(in);
+    free(pem);
+    return out;
+}
+
+static void up_tls_verified(void **state)
+{
+    char *ca = tu_pki_file("ca.crt"), *t_name, *t_ip, *refused;
+
+    (void)state;
+    tu_upstream_start_tls(&tlsup, "server.crt", "server.key", NULL);
+    t_name = https_to("localhost", &tlsup);
+    t_ip = https_to("127.0.0.1", &tlsup);
+    /* The system store does not know the test CA. */
+    tls_api("name", t_name, NULL, NULL);
+    expect_up("name", 502, "upstream certificate verification failed", NULL);
+    assert_true(tu_proxy_log_contains(&proxy, "certificate verification failed"));
+    proxy_restart("{\"proxy_ssl_ca_file\":\"%s\"}", ca);
+    expect_up("name", 200, NULL, "");
+    tls_api("ip", t_ip, NULL, NULL); /* an IP literal: no SNI, the IP SAN is checked */
+    expect_up("ip", 200, NULL, "");
+    /* ssl_force_common_name_check: the CN (localhost) must equal the host. */
+    tls_api("cn_ok", t_name, "\"ssl_force_common_name_check\":true", NULL);
+    expect_up("cn_ok", 200, NULL, NULL);
+    tls_api("cn_bad", t_ip, "\"ssl_force_common_name_check\":true", NULL);
+    expect_up("cn_bad", 502, "common name does not match", NULL);
+    /* Versions: TLS 1.2 only, then 1.3 only, both served by the upstream. */
+    tls_api("v12", t_name, "\"ssl_max_version\":771,"
+                           "\"ssl_ciphers\":[\"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\"]",
+            NULL);
+    expect_up("v12", 200, NULL, NULL);
+    tls_api("v13", t_name, "\"ssl_min_version\":772", NULL);
+    expect_up("v13", 200, NULL, NULL);
+    /* A refused TCP connection keeps its own name on an https target. */
+    refused = xstrdup("https://127.0.0.1:1/up");
+    tls_api("refused", refused, NULL, NULL);
+    expect_up("refused", 502, "upstream connection refused", NULL);
+    /* A plain-HTTP upstream behind an https target: the handshake fails. */
+    {
+        char *plain = https_to("127.0.0.1", &up);
+
+        tls_api("plain", plain, NULL, NULL);
+        expect_up("plain", 502, "upstream TLS handshake failed", NULL);
+        free(plain);
+    }
+    free(refused);
+    free(t_ip);
+    free(t_name);
+    free(ca);
+}
+
+static void up_tls_skip_verify(void **state)
+{
+    char *t = NULL;
+
+    (void)state;
+    tu_upstream_start_tls(&tlsup, "server.crt", "server.key", NULL);
+    t = https_to("localhost", &tlsup);
+    tls_api("verified", t, NULL, NULL);
+    expect_up("verified", 502, "verification failed", NULL);
+    /* Per API. */
+    tls_api("skip", t, "\"ssl_insecure_skip_verify\":true", NULL);
+    expect_up("skip", 200, NULL, "");
+    expect_up("verified", 502, "verification failed", NULL); /* never a pooled skip one */
+    /* Gateway-wide. */
+    proxy_restart("{\"proxy_ssl_insecure_skip_verify\":true}");
+    expect_up("verified", 200, NULL, "");
+    free(t);
+}
+
+static void s76_upstream_cert_mapping(void **state)
+{
+    char *ca = tu_pki_file("ca.crt"), *c1 = upload_with_key("client1");
+    char *c2 = upload_with_key("client2"), *c3 = upload_with_key("client3");
+    char *t_name, *t_ip, *more;
+
+    (void)state;
+    tu_upstream_start_tls(&tlsup, "server.crt", "server.key", "ca.crt");
+    t_name = https_to("localhost", &tlsup);
+    t_ip = https_to("127.0.0.1", &tlsup);
+    /* Gateway map: "*" → client1, exact host (the target's port ignored) → client2. */
+    proxy_restart("{\"proxy_ssl_ca_file\":\"%s\",\"security\":{\"certificates\":"
+                  "{\"upstream\":{\"*\":\"%s\",\"localhost\":\"%s\"}}}}",
+                  ca, c1, c2);
+    tls_api("exact", t_name, NULL, NULL);
+    expect_up("exact", 200, NULL, "CN=client2");
+    tls_api("star", t_ip, NULL, NULL);
+    expect_up("star", 200, NULL, "CN=client1");
+    /* The API map wins over the gateway's; host:port beats host. */
+    more = xasprintf(",\"upstream_certificates\":{\"localhost:%d\":\"%s\"}", tlsup.port, c3);
+    tls_api("apimap", t_name, NULL, more);
+    expect_up("apimap", 200, NULL, "CN=client3");
+    /* Disabled: only the gateway map. */
+    free(more);
+    more = xasprintf(",\"upstream_certificates\":{\"*\":\"%s\"},"
+                     "\"upstream_certificates_disabled\":true",
+                     c3);
+    tls_api("disabled", t_name, NULL, more);
+    expect_up("disabled", 200, NULL, "CN=client2");
+    /* Same host and port, different certificates, alternating: a pooled connection made
+     * with one certificate never serves another. */
+    for (int i = 0; i < 3; i++) {
+        expect_up("exact", 200, NULL, "CN=client2");
+        expect_up("apimap", 200, NULL, "CN=client3");
+    }
+    free(more);
+    free(t_ip);
+    free(t_name);
+    free(c3);
+    free(c2);
+    free(c1);
+    free(ca);
+}
+
+static void s77_upstream_cert_missing(void **state)
+{
+    char *ca = tu_pki_file("ca.crt"), *nokey = upload("client1");
+    char *other = upload_with_key("other_ca_client"), *t, *more;
+
+    (void)state;
+    tu_upstream_start_tls(&tlsup, "server.crt", "server.key", "ca.crt");
+    t = https_to("localhost", &tlsup);
+    proxy_restart("{\"proxy_ssl_ca_file\":\"%s\"}", ca);
+    /* No mapping: the upstream refuses the handshake without a certificate. */
+    tls_api("none", t, NULL, NULL);
+    expect_up("none", 502, "upstream refused the client certificate", NULL);
+    /* Mapped to a certificate stored without its key. */
+    more = xasprintf(",\"upstream_certificates\":{\"*\":\"%s\"}", nokey);
+    tls_api("nokey", t, NULL, more);
+    expect_up("nokey", 502, "has no usable private key", NULL);
+    free(more);
+    /* Mapped to an id the store does not have. */
+    tls_api("unknown", t, NULL, ",\"upstream_certificates\":{\"*\":\"default00\"}");
+    expect_up("unknown", 502, "default00 is not in the certificate store", NULL);
+    /* A certificate the upstream does not trust. */
+    more = xasprintf(",\"upstream_certificates\":{\"*\":\"%s\"}", other);
+    tls_api("untrusted", t, NULL, more);
+    expect_up("untrusted", 502, "upstream refused the client certificate", NULL);
+    /* Same over TLS 1.2, where the refusal comes inside the handshake. */
+    tls_api("none12", t, "\"ssl_max_version\":771", NULL);
+    expect_up("none12", 502, "upstream refused the client certificate", NULL);
+    free(more);
+    free(t);
+    free(other);
+    free(nokey);
+    free(ca);
+}
+
+static void s78_pinning(void **state)
+{
+    char *ca = tu_pki_file("ca.crt"), *spem = pubkey_pem("server.key");
+    char *sid = upload_pem(spem), *wrong = upload_file(ORG, "pub.pem", NULL);
+    char *dir = tu_tmpdir("pins"), *file = xasprintf("%s/server-pub.pem", dir), *t, *t_ss, *more;
+
+    (void)state;
+    assert_int_equal(tu_write_file(file, spem, strlen(spem)), 0);
+    tu_upstream_start_tls(&tlsup, "server.crt", "server.key", NULL);
+    tu_upstream_start_tls(&tlsup2, "selfsigned.crt", "selfsigned.key", NULL);
+    t = https_to("127.0.0.1", &tlsup);
+    t_ss = https_to("127.0.0.1", &tlsup2);
+    proxy_restart("{\"proxy_ssl_ca_file\":\"%s\"}", ca);
+    /* Pinned to the uploaded public key of the upstream's key. */
+    more = xasprintf(",\"pinned_public_keys\":{\"127.0.0.1\":\"%s\"}", sid);
+    tls_api("pin", t, NULL, more);
+    expect_up("pin", 200, NULL, NULL);
+    free(more);
+    /* A wrong pin: 502, and one log line naming the host. */
+    more = xasprintf(",\"pinned_public_keys\":{\"*\":\"%s\"}", wrong);
+    tls_api("wrong", t, NULL, more);
+    expect_up("wrong", 502, "public key pinning error", NULL);
+    assert_true(tu_proxy_log_contains(&proxy, "public key pinning failed for host 127.0.0.1"));
+    free(more);
+    /* Pinning disabled: normal verification (the upstream's CA is configured). */
+    more = xasprintf(",\"pinned_public_keys\":{\"*\":\"%s\"},"
+                     "\"certificate_pinning_disabled\":true",
+                     wrong);
+    tls_api("off", t, NULL, more);
+    expect_up("off", 200, NULL, NULL);
+    free(more);
+    /* Scenario 78 as written: a self-signed upstream passes by its pin (the pin replaces
+     * chain verification; here a PEM file path), fails without it. */
+    more = xasprintf(",\"pinned_public_keys\":{\"127.0.0.1\":\"%s, %s\"}", wrong, file);
+    tls_api("ss_pin", t_ss, NULL, more);
+    expect_up("ss_pin", 502, "public key pinning error", NULL); /* file holds server's key */
+    free(more);
+    {
+        char *sspem = pubkey_pem("selfsigned.key"), *ssid = upload_pem(sspem);
+
+        more = xasprintf(",\"pinned_public_keys\":{\"127.0.0.1\":\"%s,%s\"}", wrong, ssid);
+        tls_api("ss_pin2", t_ss, NULL, more);
+        expect_up("ss_pin2", 200, NULL, NULL);
+        free(more);
+        more = xasprintf(",\"pinned_public_keys\":{\"127.0.0.1\":\"%s\"},"
+                         "\"certificate_pinning_disabled\":true",
+                         ssid);
+        tls_api("ss_off", t_ss, NULL, more);
+        expect_up("ss_off", 502, "verification failed", NULL);
+        free(ssid);
+        free(sspem);
+    }
+    free(more);
+    /* A file path pin, and pins none of which load (fail closed). */
+    more = xasprintf(",\"pinned_public_keys\":{\"127.0.0.1\":\"%s\"}", file);
+    tls_api("file", t, NULL, more);
+    expect_up("file", 200, NULL, NULL);
+    free(more);
+    tls_api("noload", t, NULL, ",\"pinned_public_keys\":{\"*\":\"wrong\"}");
+    expect_up("noload", 502, "none of the keys pinned for 127.0.0.1 loads", NULL);
+    /* The gateway's pins apply to every API without its own. */
+    proxy_restart("{\"proxy_ssl_ca_file\":\"%s\",\"security\":{\"pinned_public_keys\":"
+                  "{\"127.0.0.1\":\"%s\"}}}",
+                  ca, wrong);
+    tls_api("gw", t, NULL, NULL);
+    expect_up("gw", 502, "public key pinning error", NULL);
+    expect_up("pin", 200, NULL, NULL); /* the API's own pin wins */
+    free(t_ss);
+    free(t);
+    free(file);
+    free(dir);
+    free(wrong);
+    free(sid);
+    free(spem);
+    free(ca);
+}
+
+static void up_enforce_verify(void **state)
+{
+    char *out = NULL, *t;
+
+    (void)state;
+    assert_int_not_equal(tu_proxy_start_fails(&authd,
+                                              "{\"security\":{\"enforce_upstream_tls_verify\":"
+                                              "true},\"proxy_ssl_insecure_skip_verify\":true}",
+                                              &out),
+                         0);
+    assert_non_null(strstr(out, "proxy_ssl_insecure_skip_verify"));
+    free(out);
+    /* An API that skips verification (this authd does not enforce) is served verified. */
+    tu_upstream_start_tls(&tlsup, "server.crt", "server.key", NULL);
+    t = https_to("localhost", &tlsup);
+    proxy_restart("{\"security\":{\"enforce_upstream_tls_verify\":true}}");
+    tls_api("skip", t, "\"ssl_insecure_skip_verify\":true", NULL);
+    expect_up("skip", 502, "verification failed", NULL);
+    assert_true(tu_proxy_log_contains(&proxy, "api_id=skip: proxy.transport."
+                                              "ssl_insecure_skip_verify is ignored"));
+    free(t);
+}
+
 int main(int argc, char **argv)
 {
 #define T(f) cmocka_unit_test(f)
@@ -1549,7 +1558,9 @@ int main(int argc, char **argv)
         T(s66_bound_cert_expired), T(s67_bound_cert_without_token),
         T(revoke_key_on_keepalive), T(allowlist_change_on_keepalive), T(identity_headers),
         T(misdirected_421), T(routing_404_and_strip), T(authd_down_fails_closed),
-        T(bad_input_tls), T(bad_input_http), T(tls_versions),
+        T(bad_input_tls), T(bad_input_http), T(tls_versions), T(up_tls_verified),
+        T(up_tls_skip_verify), T(s76_upstream_cert_mapping), T(s77_upstream_cert_missing),
+        T(s78_pinning), T(up_enforce_verify),
     };
 #undef T
 

@@ -75,27 +75,52 @@ static int stop_child(const char *what, pid_t pid, const char *log_path)
 
 /* ---- echo upstream ---- */
 
-void tu_upstream_start(struct tu_upstream *u)
+void tu_upstream_start_tls(struct tu_upstream *u, const char *cert, const char *key,
+                           const char *client_ca)
 {
     char *bin = tu_binpath("bin/cb-echo-upstream");
+    char *crt = cert != NULL ? tu_pki_file(cert) : NULL, *k = key != NULL ? tu_pki_file(key) : NULL;
+    char *ca = client_ca != NULL ? tu_pki_file(client_ca) : NULL;
     char *ready, *log;
+    const char *argv[12];
+    size_t n = 0;
     json_t *j;
 
     memset(u, 0, sizeof(*u));
     u->dir = tu_tmpdir("upstream");
     ready = xasprintf("%s/ready.json", u->dir);
     log = xasprintf("%s/upstream.log", u->dir);
-    {
-        const char *argv[] = {bin, "--port", "0", "--ready-file", ready, NULL};
-
-        u->pid = tu_spawn(argv, log);
+    argv[n++] = bin;
+    argv[n++] = "--port";
+    argv[n++] = "0";
+    argv[n++] = "--ready-file";
+    argv[n++] = ready;
+    if (crt != NULL) {
+        argv[n++] = "--tls-cert";
+        argv[n++] = crt;
+        argv[n++] = "--tls-key";
+        argv[n++] = k;
     }
+    if (ca != NULL) {
+        argv[n++] = "--client-ca";
+        argv[n++] = ca;
+    }
+    argv[n] = NULL;
+    u->pid = tu_spawn(argv, log);
     j = wait_ready("cb-echo-upstream", ready, u->pid, log);
     u->port = (int)json_integer_value(json_object_get(j, "port"));
     json_decref(j);
     free(log);
     free(ready);
+    free(ca);
+    free(k);
+    free(crt);
     free(bin);
+}
+
+void tu_upstream_start(struct tu_upstream *u)
+{
+    tu_upstream_start_tls(u, NULL, NULL, NULL);
 }
 
 void tu_upstream_stop(struct tu_upstream *u)

@@ -20,6 +20,11 @@ struct tu_upstream {
     int port;
 };
 void tu_upstream_start(struct tu_upstream *u);
+/* An HTTPS echo upstream with the PKI files cert and key ("server.crt", "server.key");
+ * with client_ca (a PKI file name, or NULL) it requires a client certificate issued by it
+ * and echoes its subject as "client_subject". */
+void tu_upstream_start_tls(struct tu_upstream *u, const char *cert, const char *key,
+                           const char *client_ca);
 void tu_upstream_stop(struct tu_upstream *u);
 
 struct tu_proxy {

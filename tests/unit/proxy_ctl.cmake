@@ -6,7 +6,7 @@ if(TARGET cb_proxy)
     set(CB_PROXY_CTL_LIBS cb_proxy)
 else()
     # Without the proxy target (CB_BUILD_PROXY=OFF) the three modules build on their own.
-    set(CB_PROXY_CTL_SRCS ${PROJECT_SOURCE_DIR}/proxy/apis.c
+    set(CB_PROXY_CTL_SRCS ${PROJECT_SOURCE_DIR}/proxy/apis.c ${PROJECT_SOURCE_DIR}/proxy/ups_tls.c
         ${PROJECT_SOURCE_DIR}/proxy/authd_client.c ${PROJECT_SOURCE_DIR}/proxy/authz.c)
     set(CB_PROXY_CTL_LIBS)
 endif()
