@@ -27,26 +27,14 @@
 
 #define SNI_MAX 255
 
-struct srv_cert {
-    X509 *leaf;
-    STACK_OF(X509) *chain;
-    EVP_PKEY *key;
-    char *domain_name; /* lowercase, "" when none */
-    char **names;      /* lowercase CN and DNS SANs */
-    size_t nnames;
-};
-
 struct apitls {
     SSL_CTX *ctx;
-    struct srv_cert *certs;
+    struct tlsutil_cert *certs;
     size_t ncerts;
     size_t nanchors;
 };
 
-static int load_file_certs(struct apitls *t, const json_t *arr, char **err);
 static int load_store_ids(struct apitls *t, struct authd *ad, char **err);
-static void add_cert(struct apitls *t, X509 *leaf, STACK_OF(X509) *chain, EVP_PKEY *key,
-                     const char *domain_name);
 static int setup_client_auth(struct apitls *t, const PGresult *res, const struct authd_config *c);
 static int on_servername(SSL *ssl, int *al, void *arg);
 static bool is_path(const char *ref);
@@ -73,7 +61,9 @@ struct apitls *apitls_new(struct authd *ad, char **err)
     if (SSL_CTX_set_session_id_context(t->ctx, sid_ctx, sizeof(sid_ctx) - 1) != 1)
         die("api_tls: cannot set the session id context");
     tlsutil_set_ciphers(t->ctx, &c->https_ssl_ciphers, "http_server_options.ssl_ciphers");
-    if (load_file_certs(t, c->https_certificates, err) < 0 || load_store_ids(t, ad, err) < 0)
+    if (tlsutil_certs_load(&t->certs, &t->ncerts, c->https_certificates,
+                           "http_server_options.certificates", err) < 0 ||
+        load_store_ids(t, ad, err) < 0)
         goto fail;
     if (t->ncerts == 0) {
         *err = xstrdup("configuration key 'http_server_options.use_ssl': no usable server "
@@ -121,56 +111,12 @@ void apitls_free(struct apitls *t)
 {
     if (t == NULL)
         return;
-    for (size_t i = 0; i < t->ncerts; i++) {
-        X509_free(t->certs[i].leaf);
-        sk_X509_pop_free(t->certs[i].chain, X509_free);
-        EVP_PKEY_free(t->certs[i].key);
-        free(t->certs[i].domain_name);
-        tlsutil_names_free(t->certs[i].names, t->certs[i].nnames);
-    }
-    free(t->certs);
+    tlsutil_certs_free(t->certs, t->ncerts);
     SSL_CTX_free(t->ctx);
     free(t);
 }
 
 /* ---- certificates ---- */
-
-static void add_cert(struct apitls *t, X509 *leaf, STACK_OF(X509) *chain, EVP_PKEY *key,
-                     const char *domain_name)
-{
-    struct srv_cert *sc;
-
-    t->certs = xrealloc(t->certs, (t->ncerts + 1) * sizeof(*t->certs));
-    sc = &t->certs[t->ncerts++];
-    sc->leaf = leaf;
-    sc->chain = chain;
-    sc->key = key;
-    sc->domain_name = xstrdup(domain_name != NULL ? domain_name : "");
-    for (char *p = sc->domain_name; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    tlsutil_cert_names(leaf, &sc->names, &sc->nnames);
-}
-
-static int load_file_certs(struct apitls *t, const json_t *arr, char **err)
-{
-    const json_t *e;
-    size_t i;
-
-    json_array_foreach(arr, i, e)
-    {
-        X509 *leaf;
-        STACK_OF(X509) *chain;
-        EVP_PKEY *key;
-
-        if (tlsutil_load_pair("http_server_options.certificates",
-                              json_string_value(json_object_get(e, "cert_file")),
-                              json_string_value(json_object_get(e, "key_file")), &leaf, &chain,
-                              &key, err) < 0)
-            return -1;
-        add_cert(t, leaf, chain, key, json_string_value(json_object_get(e, "domain_name")));
-    }
-    return 0;
-}
 
 static void add_store_server_cert(struct apitls *t, struct authd *ad, const PGresult *res,
                                   const char *id)
@@ -206,7 +152,7 @@ static void add_store_server_cert(struct apitls *t, struct authd *ad, const PGre
         sk_X509_pop_free(chain, X509_free);
         return;
     }
-    add_cert(t, sk_X509_shift(chain), chain, key, NULL);
+    tlsutil_certs_add(&t->certs, &t->ncerts, sk_X509_shift(chain), chain, key, NULL);
 }
 
 static int load_store_ids(struct apitls *t, struct authd *ad, char **err)
@@ -322,7 +268,7 @@ static int setup_client_auth(struct apitls *t, const PGresult *res, const struct
 
 /* ---- per-handshake certificate choice ---- */
 
-static const struct srv_cert *pick(const struct apitls *t, const char *sni)
+static const struct tlsutil_cert *pick(const struct apitls *t, const char *sni)
 {
     const char *dot = strchr(sni, '.');
     char wild[SNI_MAX + 2];
@@ -352,7 +298,7 @@ static int on_servername(SSL *ssl, int *al, void *arg)
     const struct apitls *t = arg;
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     char sni[SNI_MAX + 1];
-    const struct srv_cert *sc;
+    const struct tlsutil_cert *sc;
     size_t n;
 
     if (name == NULL || (n = strlen(name)) == 0 || n > SNI_MAX)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -36,6 +37,7 @@
 #include "authd/certstore.h"
 #include "authd/stats.h"
 #include "common/allowlist.h"
+#include "common/apidef.h"
 #include "common/certinfo.h"
 #include "common/log.h"
 
@@ -46,13 +48,11 @@
 
 static const char msg_unavailable[] = "Authentication service unavailable";
 
-/* A parsed API definition: what a decision needs. The strings borrow def. */
+/* A parsed API definition: what a decision needs. */
 struct capi {
-    char *api_id;
+    char *api_id; /* as requested (the cache key) */
     json_t *def;
-    const char *org_id;
-    bool active, use_keyless, use_certificate, use_mutual_tls_auth, use_param, use_cookie;
-    const char *auth_header_name, *param_name, *cookie_name;
+    struct apidef d;         /* borrows def */
     struct allowlist *allow; /* NULL unless use_mutual_tls_auth */
     struct capi *next;
 };
@@ -266,11 +266,11 @@ static void on_api_row(const PGresult *res, const char *err, void *arg)
         return;
     }
     r->loading = capi_new(r->api_id, def);
-    if (!r->loading->use_mutual_tls_auth) {
+    if (!r->loading->d.use_mutual_tls_auth) {
         loaded(r);
         return;
     }
-    v = json_object_get(r->loading->def, "client_certificates");
+    v = r->loading->d.client_certificates;
     ids = xcalloc(json_array_size(v) + 1, sizeof(*ids));
     json_array_foreach(v, i, e)
     {
@@ -296,7 +296,7 @@ static void on_allow_certs(const PGresult *res, const char *err, void *arg)
         reply(r, 503, msg_unavailable, NULL);
         return;
     }
-    json_array_foreach(json_object_get(r->loading->def, "client_certificates"), i, v)
+    json_array_foreach(r->loading->d.client_certificates, i, v)
     {
         int row = json_is_string(v) ? certstore_find_row(res, json_string_value(v)) : -1;
         STACK_OF(X509) *sk;
@@ -307,7 +307,9 @@ static void on_allow_certs(const PGresult *res, const char *err, void *arg)
                                  (size_t)PQgetlength(res, row, CS_PEM));
         if (sk == NULL)
             continue;
-        allowlist_add(r->loading->allow, sk_X509_value(sk, 0));
+        if (allowlist_add(r->loading->allow, sk_X509_value(sk, 0)) < 0)
+            log_warn("check: api=%s: certificate %s: cannot add to a store", r->api_id,
+                     json_string_value(v));
         sk_X509_pop_free(sk, X509_free);
     }
     loaded(r);
@@ -335,16 +337,16 @@ static void decide(struct creq *r, const struct capi *a)
     bool expired = false;
     int status;
 
-    if (!a->active) {
+    if (!a->d.active) {
         reply(r, 404, "API not found", NULL);
         return;
     }
-    r->org_id = xstrdup(a->org_id);
+    r->org_id = xstrdup(a->d.org_id);
     if (r->leaf != NULL) {
         certinfo_x509_sha256_hex(r->leaf, r->cert_sha);
         expired = X509_cmp_time(X509_get0_notAfter(r->leaf), &now) < 0;
     }
-    if (a->use_mutual_tls_auth) {
+    if (a->d.use_mutual_tls_auth) {
         status = allowlist_check(a->allow, true, r->leaf, r->chain, now, &msg);
         if (status != 0) {
             reply(r, status, msg, NULL);
@@ -352,15 +354,15 @@ static void decide(struct creq *r, const struct capi *a)
             return;
         }
     }
-    if (a->use_keyless && !a->use_certificate) {
+    if (a->d.use_keyless && !a->d.use_certificate) {
         reply(r, 200, NULL, NULL);
         return;
     }
     token = extract_token(r, a);
     in.api_id = a->api_id;
-    in.org_id = a->org_id;
-    in.use_certificate = a->use_certificate;
-    in.static_mtls = a->use_mutual_tls_auth;
+    in.org_id = a->d.org_id;
+    in.use_certificate = a->d.use_certificate;
+    in.static_mtls = a->d.use_mutual_tls_auth;
     in.tls = true;
     in.cert_sha = r->leaf != NULL ? r->cert_sha : NULL;
     in.cert_expired = expired;
@@ -501,59 +503,15 @@ static int parse_client_cert(struct creq *r)
     return 0;
 }
 
-static char *trimmed_dup(const char *v, size_t n)
+static const char *evkv_header(void *arg, const char *name, size_t i, size_t *len)
 {
-    while (n > 0 && (*v == ' ' || *v == '\t'))
-        v++, n--;
-    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-        n--;
-    return xstrndup(v, n);
-}
+    const struct evkeyvalq *hs = arg;
 
-/* The value of query parameter name (exact, case-sensitive), URL-decoded, or NULL. */
-static char *query_get(const char *q, const char *name)
-{
-    size_t nl = strlen(name);
-
-    while (q != NULL && *q != '\0') {
-        const char *amp = strchr(q, '&');
-        size_t n = amp != NULL ? (size_t)(amp - q) : strlen(q);
-        const char *eq = memchr(q, '=', n);
-        size_t kl = eq != NULL ? (size_t)(eq - q) : n;
-
-        if (kl == nl && memcmp(q, name, nl) == 0) {
-            char *raw = eq != NULL ? xstrndup(eq + 1, n - kl - 1) : xstrdup("");
-            char *v = evhttp_uridecode(raw, 1, NULL);
-
-            free(raw);
-            return v;
+    for (const struct evkeyval *kv = TAILQ_FIRST(hs); kv != NULL; kv = TAILQ_NEXT(kv, next)) {
+        if (strcasecmp(kv->key, name) == 0 && i-- == 0) {
+            *len = strlen(kv->value);
+            return kv->value;
         }
-        q = amp != NULL ? amp + 1 : NULL;
-    }
-    return NULL;
-}
-
-static char *cookie_get(const char *hdr, const char *name)
-{
-    size_t nl = strlen(name);
-
-    while (hdr != NULL && *hdr != '\0') {
-        const char *semi = strchr(hdr, ';');
-        size_t n = semi != NULL ? (size_t)(semi - hdr) : strlen(hdr);
-
-        while (n > 0 && *hdr == ' ')
-            hdr++, n--;
-        if (n > nl && hdr[nl] == '=' && memcmp(hdr, name, nl) == 0) {
-            const char *v = hdr + nl + 1;
-            size_t vn = n - nl - 1;
-
-            if (vn >= 2 && v[0] == '"' && v[vn - 1] == '"') {
-                v++;
-                vn -= 2;
-            }
-            return trimmed_dup(v, vn);
-        }
-        hdr = semi != NULL ? semi + 1 : NULL;
     }
     return NULL;
 }
@@ -571,76 +529,26 @@ static const char *original_query(const struct creq *r)
     return evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
 }
 
-static void take(char **tok, char *v)
-{
-    if (v != NULL && v[0] != '\0') {
-        free(*tok);
-        *tok = v;
-    } else {
-        free(v);
-    }
-}
-
-/* Tyk's getAuthToken as the proxy's authz_extract_token: header, then a non-empty query
- * parameter, then a non-empty cookie; a leading "Bearer " is removed; "" is none. */
+/* The credential exactly as the proxy's authz_extract_token reads it (common/apidef). */
 static char *extract_token(const struct creq *r, const struct capi *a)
 {
-    struct evkeyvalq *hs = evhttp_request_get_input_headers(r->req);
-    const char *h = evhttp_find_header(hs, a->auth_header_name);
-    char *tok = h != NULL ? trimmed_dup(h, strlen(h)) : NULL;
+    const char *q = original_query(r);
 
-    if (a->use_param)
-        take(&tok, query_get(original_query(r), a->param_name));
-    if (a->use_cookie)
-        take(&tok, cookie_get(evhttp_find_header(hs, "Cookie"), a->cookie_name));
-    if (tok != NULL && strncasecmp(tok, "Bearer ", 7) == 0)
-        memmove(tok, tok + 7, strlen(tok + 7) + 1);
-    if (tok != NULL && tok[0] == '\0')
-        CB_FREE(tok);
-    return tok;
+    return apidef_token(&a->d, evkv_header, evhttp_request_get_input_headers(r->req), q,
+                        q != NULL ? strlen(q) : 0);
 }
 
 /* ---- definitions and the cache ---- */
 
-static const char *jstr(const json_t *o, const char *key, const char *dflt)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-
-    return s != NULL ? s : dflt;
-}
-
-static bool jbool(const json_t *o, const char *key, bool dflt)
-{
-    const json_t *v = json_object_get(o, key);
-
-    return json_is_boolean(v) ? json_is_true(v) : dflt;
-}
-
-/* Field defaults as the proxy's apis.c parse_api. Takes def. */
+/* Takes def. */
 static struct capi *capi_new(const char *api_id, json_t *def)
 {
     struct capi *a = xcalloc(1, sizeof(*a));
-    const json_t *tok = json_object_get(json_object_get(def, "auth_configs"), "authToken");
-    const char *hdr;
 
     a->api_id = xstrdup(api_id);
     a->def = def;
-    a->org_id = jstr(def, "org_id", "");
-    a->active = jbool(def, "active", true);
-    a->use_keyless = jbool(def, "use_keyless", false);
-    a->use_certificate = jbool(tok, "use_certificate", false);
-    a->use_mutual_tls_auth = jbool(def, "use_mutual_tls_auth", false);
-    hdr = jstr(tok, "auth_header_name", "");
-    a->auth_header_name = hdr[0] != '\0' ? hdr : "Authorization";
-    a->param_name = jstr(tok, "param_name", "");
-    a->use_param = jbool(tok, "use_param", false) || a->param_name[0] != '\0';
-    if (a->param_name[0] == '\0')
-        a->param_name = a->auth_header_name;
-    a->cookie_name = jstr(tok, "cookie_name", "");
-    a->use_cookie = jbool(tok, "use_cookie", false) || a->cookie_name[0] != '\0';
-    if (a->cookie_name[0] == '\0')
-        a->cookie_name = a->auth_header_name;
-    if (a->use_mutual_tls_auth)
+    apidef_parse(&a->d, def, api_id);
+    if (a->d.use_mutual_tls_auth)
         a->allow = allowlist_new();
     return a;
 }

@@ -49,9 +49,10 @@ void allowlist_free(struct allowlist *al)
     free(al);
 }
 
-void allowlist_add(struct allowlist *al, X509 *leaf)
+int allowlist_add(struct allowlist *al, X509 *leaf)
 {
     unsigned int len = 0;
+    int rc;
 
     al->v = xrealloc(al->v, (al->n + 1) * sizeof(*al->v));
     if (X509_digest(leaf, EVP_sha256(), al->v[al->n].sha, &len) != 1)
@@ -60,7 +61,7 @@ void allowlist_add(struct allowlist *al, X509 *leaf)
     al->n++;
     /* basicConstraints CA:TRUE (Go's IsCA) is exactly X509_check_ca() == 1. */
     if (X509_check_ca(leaf) != 1)
-        return;
+        return 0;
     if (al->ca_store == NULL) {
         al->ca_store = X509_STORE_new();
         if (al->ca_store == NULL)
@@ -68,9 +69,10 @@ void allowlist_add(struct allowlist *al, X509 *leaf)
         /* Every allowlisted certificate is a trust anchor, even a non-self-signed one. */
         X509_STORE_set_flags(al->ca_store, X509_V_FLAG_PARTIAL_CHAIN);
     }
-    /* A duplicate entry is refused by the store; the first copy serves. */
-    X509_STORE_add_cert(al->ca_store, leaf);
+    /* A duplicate entry is accepted and ignored by the store; the first copy serves. */
+    rc = X509_STORE_add_cert(al->ca_store, leaf) == 1 ? 0 : -1;
     ERR_clear_error();
+    return rc;
 }
 
 size_t allowlist_count(const struct allowlist *al)

@@ -27,9 +27,10 @@ void allowlist_free(struct allowlist *al);
  * Add one allowlist entry by its leaf (the first certificate of a stored chain; the caller
  * leaves public keys out: they never match). The entry matches that exact certificate; a
  * CA leaf (basicConstraints CA:TRUE) is also a trust anchor (X509_V_FLAG_PARTIAL_CHAIN).
- * leaf is borrowed (the list takes its own reference where it needs one).
+ * leaf is borrowed (the list takes its own reference where it needs one). -1 when a CA
+ * leaf could not be added to the trust store (the hash entry is kept all the same), else 0.
  */
-void allowlist_add(struct allowlist *al, X509 *leaf);
+int allowlist_add(struct allowlist *al, X509 *leaf) CB_WARN_UNUSED;
 size_t allowlist_count(const struct allowlist *al);
 
 /*

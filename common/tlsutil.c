@@ -73,7 +73,8 @@ static void push_name(char ***names, size_t *n, char *s)
     (*names)[(*n)++] = s;
 }
 
-void tlsutil_cert_names(X509 *x, char ***names, size_t *n)
+/* Subject CN, then every DNS SAN, lowercase: a heap array of heap strings in *names. */
+static void cert_names(X509 *x, char ***names, size_t *n)
 {
     GENERAL_NAMES *sans;
     char cn[256];
@@ -100,11 +101,58 @@ void tlsutil_cert_names(X509 *x, char ***names, size_t *n)
     GENERAL_NAMES_free(sans);
 }
 
-void tlsutil_names_free(char **names, size_t n)
+void tlsutil_certs_add(struct tlsutil_cert **v, size_t *n, X509 *leaf, STACK_OF(X509) *chain,
+                       EVP_PKEY *key, const char *domain_name)
 {
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    struct tlsutil_cert *c;
+
+    *v = xrealloc(*v, (*n + 1) * sizeof(**v));
+    c = &(*v)[(*n)++];
+    c->leaf = leaf;
+    c->chain = chain;
+    c->key = key;
+    c->domain_name = xstrdup(domain_name != NULL ? domain_name : "");
+    for (char *p = c->domain_name; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    cert_names(leaf, &c->names, &c->nnames);
+}
+
+int tlsutil_certs_load(struct tlsutil_cert **v, size_t *n, const json_t *arr, const char *key,
+                       char **err)
+{
+    const json_t *e;
+    size_t i;
+
+    json_array_foreach(arr, i, e)
+    {
+        X509 *leaf;
+        STACK_OF(X509) *chain;
+        EVP_PKEY *pkey;
+
+        if (tlsutil_load_pair(key, json_string_value(json_object_get(e, "cert_file")),
+                              json_string_value(json_object_get(e, "key_file")), &leaf, &chain,
+                              &pkey, err) < 0)
+            return -1;
+        tlsutil_certs_add(v, n, leaf, chain, pkey,
+                          json_string_value(json_object_get(e, "domain_name")));
+    }
+    return 0;
+}
+
+void tlsutil_certs_free(struct tlsutil_cert *v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        X509_free(v[i].leaf);
+        sk_X509_pop_free(v[i].chain, X509_free);
+        EVP_PKEY_free(v[i].key);
+        free(v[i].domain_name);
+        for (size_t j = 0; j < v[i].nnames; j++)
+            free(v[i].names[j]);
+        free(v[i].names);
+    }
+    free(v);
 }
 
 STACK_OF(X509) *tlsutil_load_cert_file(const char *path, char **err)

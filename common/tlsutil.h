@@ -1,14 +1,15 @@
 /*
  * tlsutil: small OpenSSL helpers for a TLS server built from Tyk-style configuration
  * (spec §8.1, §8.2): IANA cipher names, certificate/key file pairs, the names a
- * certificate serves, and OpenSSL's error queue as text. Used by authd's management API;
- * the proxy's tls.c has the same logic and can switch to these.
+ * certificate serves, and OpenSSL's error queue as text. Used by authd's management API
+ * (api_tls) and the proxy's server (tls) and upstream (ups_tls) sides.
  */
 #ifndef CB_COMMON_TLSUTIL_H
 #define CB_COMMON_TLSUTIL_H
 
 #include <stddef.h>
 
+#include <jansson.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -22,9 +23,32 @@
  */
 void tlsutil_set_ciphers(SSL_CTX *ctx, const struct cfg_strlist *names, const char *key);
 
-/* Subject CN, then every DNS SAN, lowercase: a heap array of heap strings in *names. */
-void tlsutil_cert_names(X509 *x, char ***names, size_t *n);
-void tlsutil_names_free(char **names, size_t n);
+/* A server certificate with the names it serves (spec §8.1). */
+struct tlsutil_cert {
+    X509 *leaf;
+    STACK_OF(X509) *chain; /* the certificates after the leaf, may be empty */
+    EVP_PKEY *key;
+    char *domain_name; /* lowercase, "" when none */
+    char **names;      /* lowercase subject CN, then every DNS SAN (Go's BuildNameToCertificate) */
+    size_t nnames;
+};
+
+/*
+ * Append a certificate to the array *v of *n entries (grown with xrealloc). The entry takes
+ * over leaf, chain and key; domain_name (NULL = none) is copied lowercase and the names are
+ * read from leaf.
+ */
+void tlsutil_certs_add(struct tlsutil_cert **v, size_t *n, X509 *leaf, STACK_OF(X509) *chain,
+                       EVP_PKEY *key, const char *domain_name);
+/*
+ * Load every {cert_file, key_file, domain_name} element of arr (not an array = none) with
+ * tlsutil_load_pair and append it as tlsutil_certs_add does. -1 with *err (heap) naming key
+ * and the file at the first failure; the entries appended before it stay in *v.
+ */
+int tlsutil_certs_load(struct tlsutil_cert **v, size_t *n, const json_t *arr, const char *key,
+                       char **err) CB_WARN_UNUSED;
+/* Free n entries and the array. v NULL is a no-op. */
+void tlsutil_certs_free(struct tlsutil_cert *v, size_t n);
 
 /*
  * Read a PEM certificate file (leaf, then any chain certificates) and a PEM private-key

@@ -35,9 +35,9 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
+#include "common/allowlist.h"
 #include "common/certinfo.h"
 #include "common/log.h"
-#include "common/strutil.h"
 #include "proxy/proxy_cfg.h"
 #include "proxy/ups_tls.h"
 
@@ -48,17 +48,6 @@
 #define LVL_REQUIRE         2
 
 #define MAX_HOST 255
-
-struct allow_entry {
-    unsigned char sha[SHA256_DIGEST_LENGTH]; /* of the entry's leaf DER */
-    time_t not_after;
-};
-
-struct allowlist {
-    struct allow_entry *v; /* every certificate entry (public keys left out) */
-    size_t n;
-    X509_STORE *ca_store; /* entries whose leaf is a CA, PARTIAL_CHAIN; NULL if none */
-};
 
 struct api_ext {
     struct api pub;
@@ -114,20 +103,13 @@ struct build {
     size_t npc, cap;
 };
 
-static const char msg_no_tls[] = "TLS not enabled";
-static const char msg_no_cert[] = "Client TLS certificate is required";
-static const char msg_expired[] = "Certificate has expired";
-
 static int parse_api(struct build *b, const json_t *elem, struct api_ext *x, char **err);
 static int parse_target(const char *url, struct api_target *t, char **err);
-static const char *jstr(const json_t *o, const char *key, const char *dflt);
-static bool jbool(const json_t *o, const char *key, bool dflt);
 static char *norm_domain(const char *d);
 static struct pcert *pcert_get(struct build *b, const char *id);
 static bool pcert_load_key(struct pcert *p);
 static void build_free(struct build *b);
 static struct allowlist *allowlist_build(struct build *b, const struct api *api);
-static void allowlist_free(struct allowlist *al);
 static void for_each_allow_id(const struct build *b, const struct api *api,
                               void (*fn)(struct build *, const char *, void *), void *arg);
 static void build_routes(struct apis *a);
@@ -135,7 +117,6 @@ static void build_policies(struct apis *a, struct build *b);
 static void build_server_certs(struct apis *a, struct build *b);
 static void build_upstream_tls(struct apis *a, struct build *b);
 static X509_STORE *store_new(void);
-static time_t asn1_to_time(const ASN1_TIME *t);
 static bool x509_is_ca(X509 *x);
 
 /* ---- public functions ---- */
@@ -260,13 +241,13 @@ json_t *apis_referenced_certs(const json_t *list, const struct proxy_config *cfg
     {
         const json_t *def = json_object_get(elem, "definition");
 
-        if (!jbool(def, "active", true))
+        if (!apidef_bool(def, "active", true))
             continue;
-        if (!jbool(def, "certificate_pinning_disabled", false))
+        if (!apidef_bool(def, "certificate_pinning_disabled", false))
             ref_pins(out, json_object_get(def, "pinned_public_keys"));
-        if (!jbool(def, "upstream_certificates_disabled", false))
+        if (!apidef_bool(def, "upstream_certificates_disabled", false))
             ref_upstream_certs(out, json_object_get(def, "upstream_certificates"));
-        if (jbool(def, "use_mutual_tls_auth", false)) {
+        if (apidef_bool(def, "use_mutual_tls_auth", false)) {
             json_array_foreach(json_object_get(def, "client_certificates"), j, v)
             {
                 if (json_is_string(v) && json_object_get(out, json_string_value(v)) == NULL)
@@ -456,71 +437,7 @@ size_t apis_server_certs(const struct apis *a, const struct server_cert *const *
     return a->ncerts;
 }
 
-int apis_check_allowlist(const struct api *api, bool tls, X509 *leaf, STACK_OF(X509) *chain,
-                         time_t now, char **msg)
-{
-    const struct allowlist *al = api->allow;
-    unsigned char sha[SHA256_DIGEST_LENGTH];
-    unsigned int shalen = 0;
-    char hex[2 * SHA256_DIGEST_LENGTH + 1];
-    X509_STORE_CTX *ctx;
-    int ok = 0;
-
-    if (!tls) {
-        *msg = xstrdup(msg_no_tls);
-        return 403;
-    }
-    if (leaf == NULL) {
-        *msg = xstrdup(msg_no_cert);
-        return 403;
-    }
-    if (X509_digest(leaf, EVP_sha256(), sha, &shalen) != 1 || shalen != sizeof(sha))
-        die("apis: X509_digest failed");
-    for (size_t i = 0; al != NULL && i < al->n; i++) {
-        if (memcmp(al->v[i].sha, sha, sizeof(sha)) != 0)
-            continue;
-        if (now > al->v[i].not_after) {
-            *msg = xstrdup(msg_expired);
-            return 403;
-        }
-        return 0;
-    }
-    /* A CA entry: the leaf must chain to it; what the client sent after the leaf serves
-     * only as untrusted intermediates (DESIGN §6 "Only the leaf counts"). The purpose is
-     * sslclient, so a clientAuth-only leaf or one without EKU passes (DESIGN deviation). */
-    if (al != NULL && al->ca_store != NULL) {
-        ctx = X509_STORE_CTX_new();
-        if (ctx == NULL)
-            die("apis: out of memory");
-        if (X509_STORE_CTX_init(ctx, al->ca_store, leaf, chain) == 1 &&
-            X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) == 1) {
-            X509_STORE_CTX_set_time(ctx, 0, now);
-            ok = X509_verify_cert(ctx) == 1;
-        }
-        X509_STORE_CTX_free(ctx);
-        if (ok)
-            return 0;
-    }
-    hex_encode(sha, sizeof(sha), hex);
-    *msg = xasprintf("Certificate with SHA256 %s not allowed", hex);
-    return 403;
-}
-
 /* ---- parsing API definitions ---- */
-
-static const char *jstr(const json_t *o, const char *key, const char *dflt)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-
-    return s != NULL ? s : dflt;
-}
-
-static bool jbool(const json_t *o, const char *key, bool dflt)
-{
-    const json_t *v = json_object_get(o, key);
-
-    return json_is_boolean(v) ? json_is_true(v) : dflt;
-}
 
 static char *norm_domain(const char *d)
 {
@@ -539,9 +456,9 @@ static char *norm_domain(const char *d)
 static int parse_api(struct build *b, const json_t *elem, struct api_ext *x, char **err)
 {
     const json_t *def = json_object_get(elem, "definition");
-    const json_t *proxy, *tok;
+    const json_t *proxy;
     struct api *p = &x->pub;
-    const char *url, *hdr;
+    const char *url;
 
     if (!json_is_object(def)) {
         *err = xstrdup("no definition object");
@@ -549,48 +466,31 @@ static int parse_api(struct build *b, const json_t *elem, struct api_ext *x, cha
     }
     memset(x, 0, sizeof(*x));
     proxy = json_object_get(def, "proxy");
-    tok = json_object_get(json_object_get(def, "auth_configs"), "authToken");
-    p->api_id = jstr(def, "api_id", jstr(elem, "api_id", ""));
-    p->name = jstr(def, "name", "");
-    p->org_id = jstr(def, "org_id", "");
-    p->listen_path = jstr(proxy, "listen_path", "/");
+    apidef_parse(&p->auth, def, apidef_str(elem, "api_id", ""));
+    p->name = apidef_str(def, "name", "");
+    p->listen_path = apidef_str(proxy, "listen_path", "/");
     if (p->listen_path[0] != '/') {
-        *err = xasprintf("api_id=%s: listen_path does not start with '/'", p->api_id);
+        *err = xasprintf("api_id=%s: listen_path does not start with '/'", p->auth.api_id);
         return -1;
     }
-    url = jstr(proxy, "target_url", NULL);
+    url = apidef_str(proxy, "target_url", NULL);
     if (url == NULL) {
-        *err = xasprintf("api_id=%s: no proxy.target_url", p->api_id);
+        *err = xasprintf("api_id=%s: no proxy.target_url", p->auth.api_id);
         return -1;
     }
     if (parse_target(url, &p->target, err) < 0) {
         char *e = *err;
 
-        *err = xasprintf("api_id=%s: proxy.target_url: %s", p->api_id, e);
+        *err = xasprintf("api_id=%s: proxy.target_url: %s", p->auth.api_id, e);
         free(e);
         return -1;
     }
     p->def = json_incref((json_t *)def);
     x->elem = json_incref((json_t *)elem);
-    x->domain = norm_domain(jstr(def, "domain", ""));
+    x->domain = norm_domain(apidef_str(def, "domain", ""));
     p->domain = x->domain;
-    p->active = jbool(def, "active", true);
-    p->strip_listen_path = jbool(proxy, "strip_listen_path", false);
-    p->use_keyless = jbool(def, "use_keyless", false);
-    p->use_standard_auth = jbool(def, "use_standard_auth", false);
-    p->use_mutual_tls_auth = jbool(def, "use_mutual_tls_auth", false);
-    p->use_certificate = jbool(tok, "use_certificate", false);
-    hdr = jstr(tok, "auth_header_name", "");
-    p->auth_header_name = hdr[0] != '\0' ? hdr : "Authorization";
-    p->param_name = jstr(tok, "param_name", "");
-    p->use_param = jbool(tok, "use_param", false) || p->param_name[0] != '\0';
-    if (p->param_name[0] == '\0')
-        p->param_name = p->auth_header_name;
-    p->cookie_name = jstr(tok, "cookie_name", "");
-    p->use_cookie = jbool(tok, "use_cookie", false) || p->cookie_name[0] != '\0';
-    if (p->cookie_name[0] == '\0')
-        p->cookie_name = p->auth_header_name;
-    if (p->active && p->use_mutual_tls_auth)
+    p->strip_listen_path = apidef_bool(proxy, "strip_listen_path", false);
+    if (p->auth.active && p->auth.use_mutual_tls_auth)
         p->allow = allowlist_build(b, p);
     return 0;
 }
@@ -733,12 +633,12 @@ static struct pcert *pcert_get(struct build *b, const char *id)
     }
     p->elem = e;
     p->id = json_object_iter_key(json_object_iter_at((json_t *)b->certs, id));
-    if (strcmp(jstr(e, "kind", "cert"), "public_key") == 0) {
+    if (strcmp(apidef_str(e, "kind", "cert"), "public_key") == 0) {
         p->pubkey = true;
         p->usable = true;
         return p;
     }
-    pem = jstr(e, "pem", "");
+    pem = apidef_str(e, "pem", "");
     p->chain = certinfo_load_chain(pem, strlen(pem));
     if (p->chain == NULL || sk_X509_num(p->chain) == 0) {
         log_warn("apis: certificate %s: the stored PEM does not parse; skipped", id);
@@ -756,7 +656,7 @@ static bool pcert_load_key(struct pcert *p)
     if (p->key_tried)
         return p->key != NULL;
     p->key_tried = true;
-    pem = jstr(p->elem, "private_key_pem", NULL);
+    pem = apidef_str(p->elem, "private_key_pem", NULL);
     if (pem == NULL)
         return false;
     bio = BIO_new_mem_buf(pem, -1);
@@ -798,15 +698,6 @@ static X509_STORE *store_new(void)
     return s;
 }
 
-static time_t asn1_to_time(const ASN1_TIME *t)
-{
-    struct tm tm;
-
-    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-        return 0;
-    return timegm(&tm);
-}
-
 static bool x509_is_ca(X509 *x)
 {
     /* basicConstraints CA:TRUE (Go's IsCA); 1 is exactly that case. */
@@ -819,7 +710,7 @@ static void for_each_allow_id(const struct build *b, const struct api *api,
     const json_t *v;
     size_t i;
 
-    json_array_foreach(json_object_get(api->def, "client_certificates"), i, v)
+    json_array_foreach(api->auth.client_certificates, i, v)
     {
         if (json_is_string(v))
             fn((struct build *)b, json_string_value(v), arg);
@@ -832,40 +723,20 @@ static void allow_add(struct build *b, const char *id, void *arg)
 {
     struct allowlist *al = arg;
     struct pcert *p = pcert_get(b, id);
-    X509 *leaf;
-    unsigned int len = 0;
 
     if (p == NULL || !p->usable || p->pubkey)
         return; /* public keys never match (spec §3.2) */
-    leaf = sk_X509_value(p->chain, 0);
-    al->v = xrealloc(al->v, (al->n + 1) * sizeof(*al->v));
-    if (X509_digest(leaf, EVP_sha256(), al->v[al->n].sha, &len) != 1)
-        die("apis: X509_digest failed");
-    al->v[al->n].not_after = asn1_to_time(X509_get0_notAfter(leaf));
-    al->n++;
-    if (x509_is_ca(leaf)) {
-        if (al->ca_store == NULL)
-            al->ca_store = store_new();
-        if (X509_STORE_add_cert(al->ca_store, leaf) != 1)
-            log_warn("apis: certificate %s: cannot add to a store", id);
-    }
+    if (allowlist_add(al, sk_X509_value(p->chain, 0)) < 0)
+        log_warn("apis: certificate %s: cannot add to a store", id);
 }
 
+/* The API's static allowlist (common/allowlist), built once per snapshot. */
 static struct allowlist *allowlist_build(struct build *b, const struct api *api)
 {
-    struct allowlist *al = xcalloc(1, sizeof(*al));
+    struct allowlist *al = allowlist_new();
 
     for_each_allow_id(b, api, allow_add, al);
     return al;
-}
-
-static void allowlist_free(struct allowlist *al)
-{
-    if (al == NULL)
-        return;
-    free(al->v);
-    X509_STORE_free(al->ca_store);
-    free(al);
 }
 
 /* ---- routing table ---- */
@@ -889,7 +760,7 @@ static void build_routes(struct apis *a)
         const struct api *api = &a->v[i].pub;
         struct route *r;
 
-        if (!api->active || strchr(api->domain, '{') != NULL)
+        if (!api->auth.active || strchr(api->domain, '{') != NULL)
             continue;
         r = &a->routes[a->nroutes++];
         r->domain = api->domain;
@@ -952,7 +823,7 @@ static void build_policies(struct apis *a, struct build *b)
         const json_t *j;
         struct dom_policy *p;
 
-        if (!api->active || strchr(api->domain, '{') != NULL)
+        if (!api->auth.active || strchr(api->domain, '{') != NULL)
             continue;
         j = json_object_get(idx, api->domain);
         if (j != NULL) {
@@ -966,7 +837,7 @@ static void build_policies(struct apis *a, struct build *b)
             json_object_set_new(idx, api->domain, json_integer((json_int_t)a->npol++));
         }
         /* Order-dependent, as Tyk's getTLSConfigForClient. */
-        if (api->use_mutual_tls_auth) {
+        if (api->auth.use_mutual_tls_auth) {
             if (p->level == LVL_UNSET)
                 p->level = LVL_REQUIRE;
             else if (p->level != LVL_REQUIRE)
@@ -975,7 +846,7 @@ static void build_policies(struct apis *a, struct build *b)
             if (p->store == NULL)
                 p->store = store_new(); /* empty: nothing verifies, as an empty pool */
             for_each_allow_id(b, api, pool_add, p);
-        } else if (api->use_certificate) {
+        } else if (api->auth.use_certificate) {
             if (p->level < LVL_REQUEST)
                 p->level = LVL_REQUEST;
         } else {
@@ -1086,7 +957,7 @@ static void build_server_certs(struct apis *a, struct build *b)
     for (i = 0; i < a->n; i++) {
         const struct api *api = &a->v[i].pub;
 
-        if (!api->active)
+        if (!api->auth.active)
             continue;
         json_array_foreach(json_object_get(api->def, "certificates"), j, v)
         {
@@ -1143,7 +1014,7 @@ static EVP_PKEY *pubkey_from_file(const char *path)
 
 static EVP_PKEY *pubkey_from_store(struct pcert *p)
 {
-    const char *pem = jstr(p->elem, "pem", "");
+    const char *pem = apidef_str(p->elem, "pem", "");
     EVP_PKEY *pk;
     BIO *bio;
 
@@ -1184,7 +1055,7 @@ static void pin_add(const char *ref, void *arg)
 /* The client certificate for api's target (spec §8.5) into p, or an error message (heap). */
 static char *client_cert(struct build *b, const struct api *api, struct ups_tls_params *p)
 {
-    const json_t *api_map = jbool(api->def, "upstream_certificates_disabled", false)
+    const json_t *api_map = apidef_bool(api->def, "upstream_certificates_disabled", false)
                                 ? NULL
                                 : json_object_get(api->def, "upstream_certificates");
     const char *id = ups_tls_cert_for_host(api->target.authority,
@@ -1218,7 +1089,7 @@ static const struct ups_tls *upstream_tls(struct build *b, struct ups_tls_set *s
     const json_t *ciphers = json_object_get(tr, "ssl_ciphers"), *v;
     const char *pins;
     struct ups_tls_params p = {0};
-    struct pin_ctx pc = {b, api->api_id, NULL, 0};
+    struct pin_ctx pc = {b, api->auth.api_id, NULL, 0};
     const struct ups_tls *t;
     char **names = NULL, *err;
     json_int_t vmin = json_integer_value(json_object_get(tr, "ssl_min_version"));
@@ -1227,12 +1098,12 @@ static const struct ups_tls *upstream_tls(struct build *b, struct ups_tls_set *s
 
     p.host = api->target.host;
     p.verify = !cfg->proxy_ssl_insecure_skip_verify;
-    if (jbool(tr, "ssl_insecure_skip_verify", false)) {
+    if (apidef_bool(tr, "ssl_insecure_skip_verify", false)) {
         if (cfg->enforce_upstream_tls_verify)
             log_warn("apis: api_id=%s: proxy.transport.ssl_insecure_skip_verify is ignored "
                      "because security.enforce_upstream_tls_verify is on; the upstream is "
                      "verified",
-                     api->api_id);
+                     api->auth.api_id);
         else
             p.verify = false;
     }
@@ -1258,10 +1129,10 @@ static const struct ups_tls *upstream_tls(struct build *b, struct ups_tls_set *s
         p.ciphers = names;
     }
     p.disable_renegotiation = cfg->proxy_ssl_disable_renegotiation;
-    p.force_cn = jbool(tr, "ssl_force_common_name_check", false);
+    p.force_cn = apidef_bool(tr, "ssl_force_common_name_check", false);
     err = client_cert(b, api, &p);
     pins = ups_tls_pins_for_host(api->target.host, cfg->security_pinned_public_keys,
-                                 jbool(api->def, "certificate_pinning_disabled", false)
+                                 apidef_bool(api->def, "certificate_pinning_disabled", false)
                                      ? NULL
                                      : json_object_get(api->def, "pinned_public_keys"));
     if (err == NULL && pins != NULL && pins[0] != '\0') {
@@ -1274,12 +1145,12 @@ static const struct ups_tls *upstream_tls(struct build *b, struct ups_tls_set *s
         p.npins = pc.n;
     }
     if (err != NULL) {
-        log_warn("apis: api_id=%s: %s; its requests will fail with 502", api->api_id, err);
+        log_warn("apis: api_id=%s: %s; its requests will fail with 502", api->auth.api_id, err);
         t = ups_tls_set_add_error(set, err);
     } else {
         t = ups_tls_set_add(set, &p);
         if (ups_tls_error(t) != NULL)
-            log_warn("apis: api_id=%s: %s; its requests will fail with 502", api->api_id,
+            log_warn("apis: api_id=%s: %s; its requests will fail with 502", api->auth.api_id,
                      ups_tls_error(t));
     }
     free(err);
@@ -1299,7 +1170,7 @@ static void build_upstream_tls(struct apis *a, struct build *b)
     for (size_t i = 0; i < a->n; i++) {
         struct api *api = &a->v[i].pub;
 
-        if (api->active && api->target.tls)
+        if (api->auth.active && api->target.tls)
             api->up_tls = upstream_tls(b, a->uptls, api);
     }
 }

@@ -13,13 +13,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <time.h>
 
 #include <jansson.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "common/xmem.h"
+#include "common/apidef.h"
 
 struct proxy_config;
 struct ups_tls;
@@ -38,28 +37,19 @@ struct api_target {
     char *path;        /* path prefix of target_url, "" or starting with '/', no trailing '/' */
 };
 
-struct allowlist; /* apis.c */
+struct allowlist; /* common/allowlist.h */
 
 struct api {
     json_t *def;                 /* the stored definition (owned reference) */
-    const char *api_id;          /* the strings below borrow def */
-    const char *name;
-    const char *org_id;
+    struct apidef auth;          /* api_id, org_id, active, the auth fields (borrow def, or
+                                  * elem for an api_id only the list element carries) */
+    const char *name;            /* the strings below borrow def */
     const char *domain;          /* lowercase; "" = any host */
     const char *listen_path;
-    bool active;
     bool strip_listen_path;
-    bool use_keyless;
-    bool use_standard_auth;
-    bool use_certificate;        /* auth_configs.authToken.use_certificate */
-    bool use_mutual_tls_auth;    /* static allowlist */
-    const char *auth_header_name; /* [Authorization] */
-    bool use_param;
-    const char *param_name;      /* [same as auth_header_name] */
-    bool use_cookie;
-    const char *cookie_name;     /* [same as auth_header_name] */
     struct api_target target;
-    struct allowlist *allow;     /* NULL unless use_mutual_tls_auth */
+    struct allowlist *allow;      /* the static allowlist (allowlist_check); NULL unless an
+                                   * active API with use_mutual_tls_auth */
     const struct ups_tls *up_tls; /* an active https target's TLS profile, else NULL; may
                                    * carry a configuration error (ups_tls_error) */
 };
@@ -113,14 +103,5 @@ void apis_tls_policy(const struct apis *a, const char *sni, struct tls_policy *o
 
 /* Server certificates from the store, in spec §8.1 order (ssl_certificates, then per-API). */
 size_t apis_server_certs(const struct apis *a, const struct server_cert *const **out);
-
-/*
- * The static allowlist at HTTP level (spec §3.2 with DESIGN's deviations: only the leaf is
- * matched; chain certificates serve as intermediates to an allowlisted CA; a clientAuth-only
- * leaf is accepted). Returns 0 when allowed, else the HTTP status (403) with *msg set to
- * the spec's message (heap). leaf NULL = no client certificate; tls false = plain listener.
- */
-int apis_check_allowlist(const struct api *api, bool tls, X509 *leaf, STACK_OF(X509) *chain,
-                         time_t now, char **msg) CB_WARN_UNUSED;
 
 #endif

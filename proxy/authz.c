@@ -7,7 +7,6 @@
  */
 #include "proxy/authz.h"
 
-#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "common/allowlist.h"
 #include "common/certinfo.h"
 #include "common/log.h"
 #include "proxy/authd_client.h"
@@ -121,19 +121,19 @@ struct authz_req *authz_start(struct authz *z, const struct api *api, const stru
         certinfo_x509_sha256_hex(c->leaf, cert_sha);
         expired = X509_cmp_time(X509_get0_notAfter(c->leaf), &now) < 0;
     }
-    cert_id = has_cert ? xasprintf("%s%s", api->org_id, cert_sha) : xstrdup("");
-    if (api->use_mutual_tls_auth) {
-        status = apis_check_allowlist(api, c->tls, c->leaf, c->chain, now, &msg);
+    cert_id = has_cert ? xasprintf("%s%s", api->auth.org_id, cert_sha) : xstrdup("");
+    if (api->auth.use_mutual_tls_auth) {
+        status = allowlist_check(api->allow, c->tls, c->leaf, c->chain, now, &msg);
         if (status != 0) {
-            log_info("authz: denied api=%s status=%d reason=\"%s\" cert=%s", api->api_id, status,
-                     msg, cert_sha[0] ? cert_sha : "-");
+            log_info("authz: denied api=%s status=%d reason=\"%s\" cert=%s", api->auth.api_id,
+                     status, msg, cert_sha[0] ? cert_sha : "-");
             reply(cb, arg, status, msg, cert_id, "");
             free(msg);
             free(cert_id);
             return NULL;
         }
     }
-    if (api->use_keyless && !api->use_certificate) {
+    if (api->auth.use_keyless && !api->auth.use_certificate) {
         reply(cb, arg, 0, NULL, cert_id, "");
         free(cert_id);
         return NULL;
@@ -150,9 +150,10 @@ struct authz_req *authz_start(struct authz *z, const struct api *api, const stru
         free(cert_id);
         return NULL;
     }
-    params = json_pack("{s:s, s:s, s:b, s:b, s:b, s:b}", "api_id", api->api_id, "org_id",
-                       api->org_id, "use_certificate", api->use_certificate, "static_mtls",
-                       api->use_mutual_tls_auth, "tls", c->tls, "cert_expired", expired);
+    params = json_pack("{s:s, s:s, s:b, s:b, s:b, s:b}", "api_id", api->auth.api_id, "org_id",
+                       api->auth.org_id, "use_certificate", api->auth.use_certificate,
+                       "static_mtls", api->auth.use_mutual_tls_auth, "tls", c->tls,
+                       "cert_expired", expired);
     if (has_cert)
         json_object_set_new(params, "cert_sha", json_string(cert_sha));
     if (token != NULL) {
@@ -255,110 +256,17 @@ static void req_free(struct authz_req *r)
     free(r);
 }
 
-/* ---- token extraction (spec §4.3) ---- */
+/* ---- token extraction (spec §4.3, common/apidef) ---- */
 
-static void trim(const char **s, size_t *n)
+static const char *head_header(void *arg, const char *name, size_t i, size_t *len)
 {
-    while (*n > 0 && (**s == ' ' || **s == '\t')) {
-        (*s)++;
-        (*n)--;
-    }
-    while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
-        (*n)--;
-}
+    const struct http_head *h = arg;
+    size_t n = strlen(name);
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Go's QueryUnescape: '+' is a space, %XX a byte; a bad escape refuses the pair. */
-static char *query_unescape(const char *s, size_t n)
-{
-    char *out = xmalloc(n + 1);
-    size_t o = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            out[o++] = ' ';
-        } else if (s[i] == '%') {
-            int hi = n - i >= 3 ? hexval(s[i + 1]) : -1;
-            int lo = n - i >= 3 ? hexval(s[i + 2]) : -1;
-
-            if (hi < 0 || lo < 0) {
-                free(out);
-                return NULL;
-            }
-            out[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
-static char *query_get(const char *q, size_t qn, const char *name)
-{
-    const char *p = q, *end = q + qn;
-
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *pe = amp != NULL ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(pe - p));
-        const char *ke = eq != NULL ? eq : pe;
-        char *k, *v;
-
-        /* Go 1.17+ refuses pairs with ';'. */
-        if (pe > p && memchr(p, ';', (size_t)(pe - p)) == NULL &&
-            (k = query_unescape(p, (size_t)(ke - p))) != NULL) {
-            bool match = strcmp(k, name) == 0;
-
-            free(k);
-            if (match) {
-                v = eq != NULL ? query_unescape(eq + 1, (size_t)(pe - eq - 1)) : xstrdup("");
-                if (v != NULL)
-                    return v;
-            }
-        }
-        p = pe + 1;
-    }
-    return NULL;
-}
-
-static char *cookie_get(const struct http_head *h, const char *name)
-{
-    size_t nl = strlen(name);
-
-    for (size_t i = 0; i < h->nhdrs; i++) {
-        const char *p = h->hdrs[i].value;
-        const char *end = p + h->hdrs[i].value_len;
-
-        if (h->hdrs[i].name_len != 6 || strncasecmp(h->hdrs[i].name, "Cookie", 6) != 0)
-            continue;
-        while (p < end) {
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            const char *pe = semi != NULL ? semi : end;
-            const char *part = p, *eq;
-            size_t n = (size_t)(pe - p);
-
-            trim(&part, &n);
-            eq = memchr(part, '=', n);
-            if (eq != NULL && (size_t)(eq - part) == nl && memcmp(part, name, nl) == 0) {
-                const char *v = eq + 1;
-                size_t vn = n - nl - 1;
-
-                if (vn >= 2 && v[0] == '"' && v[vn - 1] == '"') {
-                    v++;
-                    vn -= 2;
-                }
-                return xstrndup(v, vn);
-            }
-            p = pe + 1;
+    for (size_t k = 0; k < h->nhdrs; k++) {
+        if (h->hdrs[k].name_len == n && strncasecmp(h->hdrs[k].name, name, n) == 0 && i-- == 0) {
+            *len = h->hdrs[k].value_len;
+            return h->hdrs[k].value;
         }
     }
     return NULL;
@@ -366,42 +274,7 @@ static char *cookie_get(const struct http_head *h, const char *name)
 
 char *authz_extract_token(const struct api *api, const struct http_head *h)
 {
-    char *tok = NULL, *v;
-    size_t n = strlen(api->auth_header_name);
-
-    for (size_t i = 0; i < h->nhdrs; i++) {
-        const char *val = h->hdrs[i].value;
-        size_t vn = h->hdrs[i].value_len;
-
-        if (h->hdrs[i].name_len == n &&
-            strncasecmp(h->hdrs[i].name, api->auth_header_name, n) == 0) {
-            trim(&val, &vn);
-            tok = xstrndup(val, vn);
-            break;
-        }
-    }
-    if (api->use_param && h->query != NULL &&
-        (v = query_get(h->query, h->query_len, api->param_name)) != NULL) {
-        if (v[0] != '\0') {
-            free(tok);
-            tok = v;
-        } else {
-            free(v);
-        }
-    }
-    if (api->use_cookie && (v = cookie_get(h, api->cookie_name)) != NULL) {
-        if (v[0] != '\0') {
-            free(tok);
-            tok = v;
-        } else {
-            free(v);
-        }
-    }
-    if (tok != NULL && strncasecmp(tok, "Bearer ", 7) == 0)
-        memmove(tok, tok + 7, strlen(tok + 7) + 1);
-    if (tok != NULL && tok[0] == '\0')
-        CB_FREE(tok);
-    return tok;
+    return apidef_token(&api->auth, head_header, (void *)h, h->query, h->query_len);
 }
 
 /* ---- cache ---- */
@@ -422,7 +295,7 @@ static void cache_key(const struct api *api, bool tls, const char *cert_sha, boo
     unsigned int len = 0;
 
     if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(md, api->api_id, strlen(api->api_id) + 1) != 1 ||
+        EVP_DigestUpdate(md, api->auth.api_id, strlen(api->auth.api_id) + 1) != 1 ||
         EVP_DigestUpdate(md, cert_sha, strlen(cert_sha) + 1) != 1 ||
         EVP_DigestUpdate(md, flags, sizeof(flags)) != 1 ||
         (token != NULL && EVP_DigestUpdate(md, token, strlen(token)) != 1) ||

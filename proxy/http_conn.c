@@ -287,7 +287,7 @@ void hc_end_request(struct hconn *c, bool close)
         log_debug("conn=%d.%llu peer=%s req=%.*s %.*s status=%d api=%s ms=%llu", c->w->id,
                   (unsigned long long)c->id, c->peer, (int)c->head.method_len, c->head.method,
                   (int)c->head.path_len, c->head.path, c->status,
-                  c->api != NULL ? c->api->api_id : "-",
+                  c->api != NULL ? c->api->auth.api_id : "-",
                   (unsigned long long)(hc_now_ms() - c->t_start_ms));
     free_request(c);
     if (close || !c->keep_alive || c->client_eof || c->w->stopping) {
@@ -723,8 +723,8 @@ static void on_authz(const struct authz_result *r, void *arg)
         log_debug("conn=%d.%llu peer=%s denied req=%.*s %.*s api=%s status=%d reason=\"%s\" "
                   "cert=%s",
                   c->w->id, (unsigned long long)c->id, c->peer, (int)c->head.method_len,
-                  c->head.method, (int)c->head.path_len, c->head.path, c->api->api_id, r->status,
-                  r->message != NULL ? r->message : "",
+                  c->head.method, (int)c->head.path_len, c->head.path, c->api->auth.api_id,
+                  r->status, r->message != NULL ? r->message : "",
                   r->cert_id != NULL && r->cert_id[0] ? r->cert_id : "-");
         hc_local_reply(c, r->status, r->message != NULL ? r->message : "Forbidden", false);
     } else {

@@ -78,7 +78,7 @@ void relay_start(struct hconn *c)
         /* A configuration problem found when the snapshot was built (logged then). */
         WORKER_STAT_INC(c->w->stats.upstream_errors);
         log_info("conn=%d.%llu peer=%s api=%s upstream TLS: %s", c->w->id,
-                 (unsigned long long)c->id, c->peer, c->api->api_id,
+                 (unsigned long long)c->id, c->peer, c->api->auth.api_id,
                  t != NULL ? ups_tls_error(t) : "no profile");
         hc_local_reply(c, 502, t != NULL ? ups_tls_error(t) : "upstream TLS is not configured",
                        false);
@@ -395,7 +395,7 @@ static void upstream_failed(struct hconn *c, const char *cause)
     WORKER_STAT_INC(c->w->stats.upstream_errors);
     log_info("conn=%d.%llu peer=%s req=%.*s %.*s api=%s upstream %s: %s", c->w->id,
              (unsigned long long)c->id, c->peer, (int)c->head.method_len, c->head.method,
-             (int)c->head.path_len, c->head.path, c->api->api_id, name, cause);
+             (int)c->head.path_len, c->head.path, c->api->auth.api_id, name, cause);
     hc_local_reply(c, cause == ups_err_timeout ? 504 : 502, cause, !c->req_done);
 }
 

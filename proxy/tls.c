@@ -6,33 +6,21 @@
 #include "proxy/tls.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "common/log.h"
+#include "common/tlsutil.h"
 #include "proxy/apis.h"
 #include "proxy/proxy_cfg.h"
 
 #define SNI_MAX 255
 
-struct file_cert {
-    X509 *leaf;
-    STACK_OF(X509) *chain;
-    EVP_PKEY *key;
-    char *domain_name; /* lowercase, "" when none */
-    char **names;      /* lowercase CN and DNS SANs */
-    size_t nnames;
-};
-
-/* One servable certificate; the pointers borrow file_cert or the snapshot. */
+/* One servable certificate; the pointers borrow a file certificate or the snapshot. */
 struct cert_ref {
     X509 *leaf;
     STACK_OF(X509) *chain;
@@ -57,7 +45,7 @@ struct cert_map {
 struct tls_srv {
     const struct proxy_config *cfg;
     SSL_CTX *ctx;
-    struct file_cert *files;
+    struct tlsutil_cert *files; /* http_server_options.certificates */
     size_t nfiles;
     unsigned gen;
     struct apis *snap; /* own reference */
@@ -67,12 +55,8 @@ struct tls_srv {
 static int sni_idx = -1;
 
 static void sni_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp);
-static int load_files(const struct proxy_config *cfg, struct file_cert **out, size_t *nout,
+static int load_files(const struct proxy_config *cfg, struct tlsutil_cert **out, size_t *nout,
                       char **err);
-static void free_files(struct file_cert *f, size_t n);
-static int load_one(const char *cert_file, const char *key_file, struct file_cert *fc, char **err);
-static void collect_names(X509 *x, char ***names, size_t *n);
-static void set_ciphers(SSL_CTX *ctx, const struct cfg_strlist *names);
 static int on_client_hello(SSL *ssl, int *al, void *arg);
 static int parse_sni(const unsigned char *p, size_t len, char *out);
 static const struct cert_map *current_map(struct tls_srv *t);
@@ -107,7 +91,7 @@ struct tls_srv *tls_srv_new(const struct proxy_config *cfg, char **err)
     SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                     SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS);
-    set_ciphers(t->ctx, &cfg->https_ssl_ciphers);
+    tlsutil_set_ciphers(t->ctx, &cfg->https_ssl_ciphers, "http_server_options.ssl_ciphers");
     SSL_CTX_set_client_hello_cb(t->ctx, on_client_hello, t);
     if (load_files(cfg, &t->files, &t->nfiles, err) < 0)
         goto fail;
@@ -123,21 +107,21 @@ void tls_srv_free(struct tls_srv *t)
         return;
     map_clear(&t->map);
     apis_unref(t->snap);
-    free_files(t->files, t->nfiles);
+    tlsutil_certs_free(t->files, t->nfiles);
     SSL_CTX_free(t->ctx);
     free(t);
 }
 
 int tls_srv_reload(struct tls_srv *t, char **err)
 {
-    struct file_cert *f;
+    struct tlsutil_cert *f;
     size_t n;
 
     if (load_files(t->cfg, &f, &n, err) < 0)
         return -1;
     /* The map borrows the old files: drop it before them. */
     map_clear(&t->map);
-    free_files(t->files, t->nfiles);
+    tlsutil_certs_free(t->files, t->nfiles);
     t->files = f;
     t->nfiles = n;
     t->gen++;
@@ -169,24 +153,6 @@ size_t tls_srv_file_cert_count(const struct tls_srv *t)
     return t->nfiles;
 }
 
-const char *tls_errors(char *buf, size_t len)
-{
-    unsigned long e;
-    size_t o = 0;
-    const char *r;
-
-    buf[0] = '\0';
-    while ((e = ERR_get_error()) != 0) {
-        r = ERR_reason_error_string(e);
-        if (o + 3 < len)
-            o += (size_t)snprintf(buf + o, len - o, "%s%s", o > 0 ? "; " : "",
-                                  r != NULL ? r : "unknown error");
-        if (o >= len)
-            o = len - 1;
-    }
-    return buf;
-}
-
 /* ---- certificate files ---- */
 
 static void sni_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
@@ -194,181 +160,20 @@ static void sni_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long 
     free(ptr);
 }
 
-static int load_files(const struct proxy_config *cfg, struct file_cert **out, size_t *nout,
+static int load_files(const struct proxy_config *cfg, struct tlsutil_cert **out, size_t *nout,
                       char **err)
 {
-    const json_t *arr = cfg->https_certificates;
-    size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
-    struct file_cert *f = xcalloc(n > 0 ? n : 1, sizeof(*f));
-    const char *dn;
-    json_t *e;
-    size_t i;
+    struct tlsutil_cert *f = NULL;
+    size_t n = 0;
 
-    json_array_foreach(arr, i, e)
-    {
-        if (load_one(json_string_value(json_object_get(e, "cert_file")),
-                     json_string_value(json_object_get(e, "key_file")), &f[i], err) < 0) {
-            free_files(f, n);
-            return -1;
-        }
-        dn = json_string_value(json_object_get(e, "domain_name"));
-        f[i].domain_name = xstrdup(dn != NULL ? dn : "");
-        for (char *p = f[i].domain_name; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
+    if (tlsutil_certs_load(&f, &n, cfg->https_certificates, "http_server_options.certificates",
+                           err) < 0) {
+        tlsutil_certs_free(f, n);
+        return -1;
     }
     *out = f;
     *nout = n;
     return 0;
-}
-
-static int load_one(const char *cert_file, const char *key_file, struct file_cert *fc, char **err)
-{
-    char ebuf[256];
-    FILE *fp;
-    X509 *x;
-
-    fp = fopen(cert_file, "r");
-    if (fp == NULL) {
-        *err = xasprintf("http_server_options.certificates: cannot open '%s': %s", cert_file,
-                         strerror(errno));
-        return -1;
-    }
-    fc->leaf = PEM_read_X509(fp, NULL, NULL, NULL);
-    fc->chain = sk_X509_new_null();
-    while (fc->leaf != NULL && (x = PEM_read_X509(fp, NULL, NULL, NULL)) != NULL)
-        sk_X509_push(fc->chain, x);
-    fclose(fp);
-    ERR_clear_error(); /* the loop ends on a "no start line" */
-    if (fc->leaf == NULL) {
-        *err = xasprintf("http_server_options.certificates: no certificate in '%s'", cert_file);
-        return -1;
-    }
-    fp = fopen(key_file, "r");
-    if (fp == NULL) {
-        *err = xasprintf("http_server_options.certificates: cannot open '%s': %s", key_file,
-                         strerror(errno));
-        return -1;
-    }
-    fc->key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
-    fclose(fp);
-    if (fc->key == NULL) {
-        *err = xasprintf("http_server_options.certificates: no private key in '%s' (%s)", key_file,
-                         tls_errors(ebuf, sizeof(ebuf)));
-        return -1;
-    }
-    if (X509_check_private_key(fc->leaf, fc->key) != 1) {
-        ERR_clear_error();
-        *err = xasprintf("http_server_options.certificates: the key in '%s' does not match "
-                         "the certificate in '%s'",
-                         key_file, cert_file);
-        return -1;
-    }
-    collect_names(fc->leaf, &fc->names, &fc->nnames);
-    return 0;
-}
-
-static void free_files(struct file_cert *f, size_t n)
-{
-    if (f == NULL)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        X509_free(f[i].leaf);
-        sk_X509_pop_free(f[i].chain, X509_free);
-        EVP_PKEY_free(f[i].key);
-        free(f[i].domain_name);
-        for (size_t j = 0; j < f[i].nnames; j++)
-            free(f[i].names[j]);
-        free(f[i].names);
-    }
-    free(f);
-}
-
-/* Subject CN, then every DNS SAN, lowercase (Go's BuildNameToCertificate). */
-static void collect_names(X509 *x, char ***names, size_t *n)
-{
-    X509_NAME *subj = X509_get_subject_name(x);
-    GENERAL_NAMES *sans;
-    char cn[256];
-    int cnt;
-
-    *names = NULL;
-    *n = 0;
-    if (X509_NAME_get_text_by_NID(subj, NID_commonName, cn, sizeof(cn)) > 0) {
-        *names = xrealloc(*names, (*n + 1) * sizeof(char *));
-        (*names)[(*n)++] = xstrdup(cn);
-    }
-    sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-    cnt = sans != NULL ? sk_GENERAL_NAME_num(sans) : 0;
-    for (int i = 0; i < cnt; i++) {
-        GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
-        const unsigned char *d;
-        int len;
-
-        if (g->type != GEN_DNS)
-            continue;
-        d = ASN1_STRING_get0_data(g->d.dNSName);
-        len = ASN1_STRING_length(g->d.dNSName);
-        if (len <= 0 || memchr(d, '\0', (size_t)len) != NULL)
-            continue;
-        *names = xrealloc(*names, (*n + 1) * sizeof(char *));
-        (*names)[(*n)++] = xstrndup((const char *)d, (size_t)len);
-    }
-    GENERAL_NAMES_free(sans);
-    for (size_t i = 0; i < *n; i++) {
-        for (char *p = (*names)[i]; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-    }
-}
-
-/* IANA names (spec §8.2) → OpenSSL's names, through SSL_CIPHER_standard_name. */
-static void set_ciphers(SSL_CTX *ctx, const struct cfg_strlist *names)
-{
-    SSL_CTX *all;
-    STACK_OF(SSL_CIPHER) *sk;
-    size_t cap = 1, o = 0;
-    char *list;
-
-    if (names->n == 0)
-        return;
-    all = SSL_CTX_new(TLS_server_method());
-    if (all == NULL || SSL_CTX_set_cipher_list(all, "ALL:COMPLEMENTOFALL") != 1) {
-        log_warn("http_server_options.ssl_ciphers: cannot enumerate ciphers; using defaults");
-        SSL_CTX_free(all);
-        return;
-    }
-    sk = SSL_CTX_get_ciphers(all);
-    for (size_t i = 0; i < names->n; i++)
-        cap += strlen(names->v[i]) + 1;
-    list = xcalloc(1, cap + 64 * names->n);
-    for (size_t i = 0; i < names->n; i++) {
-        char want[128];
-        bool found = false;
-
-        snprintf(want, sizeof(want), "%s", names->v[i]);
-        /* Go's legacy aliases of the ChaCha20 suites. */
-        if (strcasecmp(want, "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305") == 0 ||
-            strcasecmp(want, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305") == 0)
-            snprintf(want, sizeof(want), "%s_SHA256", names->v[i]);
-        for (int j = 0; j < sk_SSL_CIPHER_num(sk) && !found; j++) {
-            const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, j);
-            const char *std = SSL_CIPHER_standard_name(c);
-
-            if (std != NULL && strcasecmp(std, want) == 0 &&
-                strcmp(SSL_CIPHER_get_version(c), "TLSv1.3") != 0) {
-                o += (size_t)sprintf(list + o, "%s%s", o > 0 ? ":" : "", SSL_CIPHER_get_name(c));
-                found = true;
-            }
-        }
-        if (!found)
-            log_warn("http_server_options.ssl_ciphers: unknown cipher '%s' skipped", names->v[i]);
-    }
-    if (o == 0)
-        log_warn("http_server_options.ssl_ciphers: no known cipher; using the defaults");
-    else if (SSL_CTX_set_cipher_list(ctx, list) != 1)
-        log_warn("http_server_options.ssl_ciphers: OpenSSL refused '%s'; using the defaults", list);
-    ERR_clear_error();
-    free(list);
-    SSL_CTX_free(all);
 }
 
 /* ---- handshakes ---- */

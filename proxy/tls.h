@@ -44,8 +44,5 @@ SSL *tls_srv_ssl_new(struct tls_srv *t);
 const char *tls_sni(const SSL *ssl);
 /* Number of certificates the file list holds (for the start-up log). */
 size_t tls_srv_file_cert_count(const struct tls_srv *t);
-/* OpenSSL's queued errors as one short text (reason strings joined by "; "), clearing the
- * queue; "" when none. Writes into buf. */
-const char *tls_errors(char *buf, size_t len);
 
 #endif

@@ -22,6 +22,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "common/allowlist.h"
 #include "common/certinfo.h"
 #include "common/strutil.h"
 #include "common/xmem.h"
@@ -159,12 +160,12 @@ static void assert_routes_to(const struct apis *a, const char *host, const char 
 
     if (want == NULL) {
         if (api != NULL)
-            fail_msg("%s%s: want 404, got %s", host, path, api->api_id);
+            fail_msg("%s%s: want 404, got %s", host, path, api->auth.api_id);
         return;
     }
     if (api == NULL)
         fail_msg("%s%s: want %s, got 404", host, path, want);
-    assert_string_equal(api->api_id, want);
+    assert_string_equal(api->auth.api_id, want);
 }
 
 /* Check leaf (+ chain files) against api's allowlist: want 0 or 403 with want_msg. */
@@ -180,7 +181,7 @@ static void check(const struct api *api, bool tls, const char *leaf_file, const 
         chain = sk_X509_new_null();
         sk_X509_push(chain, x509_of(chain_file));
     }
-    st = apis_check_allowlist(api, tls, leaf, chain, time(NULL), &msg);
+    st = allowlist_check(api->allow, tls, leaf, chain, time(NULL), &msg);
     if (st != want)
         fail_msg("%s: want %d, got %d (%s)", leaf_file ? leaf_file : "no leaf", want, st,
                  msg ? msg : "");
@@ -308,18 +309,18 @@ static void test_api_fields(void **state)
     api = route(a, "x", "/a");
     assert_non_null(api);
     assert_string_equal(api->name, "n");
-    assert_string_equal(api->org_id, "org");
+    assert_string_equal(api->auth.org_id, "org");
     assert_string_equal(api->domain, "");
-    assert_true(api->active);
-    assert_true(api->use_keyless);
-    assert_true(api->use_certificate);
-    assert_false(api->use_mutual_tls_auth);
+    assert_true(api->auth.active);
+    assert_true(api->auth.use_keyless);
+    assert_true(api->auth.use_certificate);
+    assert_false(api->auth.use_mutual_tls_auth);
     assert_null(api->allow);
-    assert_string_equal(api->auth_header_name, "X-Key");
-    assert_true(api->use_param);
-    assert_string_equal(api->param_name, "X-Key");
-    assert_true(api->use_cookie);
-    assert_string_equal(api->cookie_name, "ck");
+    assert_string_equal(api->auth.auth_header_name, "X-Key");
+    assert_true(api->auth.use_param);
+    assert_string_equal(api->auth.param_name, "X-Key");
+    assert_true(api->auth.use_cookie);
+    assert_string_equal(api->auth.cookie_name, "ck");
     assert_true(api->target.tls);
     assert_string_equal(api->target.host, "up.test");
     assert_int_equal(api->target.port, 443);
@@ -328,12 +329,12 @@ static void test_api_fields(void **state)
 
     api = route(a, "x", "/b");
     assert_non_null(api);
-    assert_true(api->active);
-    assert_string_equal(api->auth_header_name, "Authorization");
-    assert_true(api->use_param); /* a param_name turns the param on, as Tyk */
-    assert_string_equal(api->param_name, "p");
-    assert_false(api->use_cookie);
-    assert_string_equal(api->cookie_name, "Authorization");
+    assert_true(api->auth.active);
+    assert_string_equal(api->auth.auth_header_name, "Authorization");
+    assert_true(api->auth.use_param); /* a param_name turns the param on, as Tyk */
+    assert_string_equal(api->auth.param_name, "p");
+    assert_false(api->auth.use_cookie);
+    assert_string_equal(api->auth.cookie_name, "Authorization");
     apis_unref(a);
 }
 

@@ -45,11 +45,11 @@ static void head(struct http_head *h, const char *query, const char *const *line
 static void api_defaults(struct api *api)
 {
     memset(api, 0, sizeof(*api));
-    api->api_id = "a";
-    api->org_id = "";
-    api->auth_header_name = "Authorization";
-    api->param_name = "Authorization";
-    api->cookie_name = "Authorization";
+    api->auth.api_id = "a";
+    api->auth.org_id = "";
+    api->auth.auth_header_name = "Authorization";
+    api->auth.param_name = "Authorization";
+    api->auth.cookie_name = "Authorization";
 }
 
 static void expect(const struct api *api, const char *query, const char *const *lines,
@@ -91,7 +91,7 @@ static void test_header(void **state)
     expect(&api, NULL, L("Authorization: first", "Authorization: second"), "first");
     expect(&api, NULL, L("Authorizations: no"), NULL);
 
-    api.auth_header_name = "X-Api-Key";
+    api.auth.auth_header_name = "X-Api-Key";
     expect(&api, NULL, L("Authorization: abc"), NULL);
     expect(&api, NULL, L("x-api-key: k1"), "k1");
     /* Parameters and cookies are off unless enabled. */
@@ -103,8 +103,8 @@ static void test_param(void **state)
     struct api api;
 
     api_defaults(&api);
-    api.use_param = true;
-    api.param_name = "key";
+    api.auth.use_param = true;
+    api.auth.param_name = "key";
     expect(&api, "key=p1", NULL, "p1");
     expect(&api, "a=1&key=p%2Fx+y&key=second", NULL, "p/x y");
     expect(&api, "key=p1", L("Authorization: h1"), "p1"); /* the param overrides */
@@ -124,10 +124,10 @@ static void test_cookie(void **state)
     struct api api;
 
     api_defaults(&api);
-    api.use_param = true;
-    api.param_name = "key";
-    api.use_cookie = true;
-    api.cookie_name = "sess";
+    api.auth.use_param = true;
+    api.auth.param_name = "key";
+    api.auth.use_cookie = true;
+    api.auth.cookie_name = "sess";
     expect(&api, NULL, L("Cookie: sess=c1"), "c1");
     expect(&api, NULL, L("Cookie: a=1; sess=c2; b=2"), "c2");
     expect(&api, NULL, L("Cookie: a=1", "cookie: sess=\"c3\""), "c3");
