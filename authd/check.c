@@ -347,7 +347,7 @@ static void decide(struct creq *r, const struct capi *a)
         expired = X509_cmp_time(X509_get0_notAfter(r->leaf), &now) < 0;
     }
     if (a->d.use_mutual_tls_auth) {
-        status = allowlist_check(a->allow, true, r->leaf, r->chain, now, &msg);
+        status = allowlist_check(a->allow, true, r->leaf, NULL, r->chain, now, &msg);
         if (status != 0) {
             reply(r, status, msg, NULL);
             free(msg);

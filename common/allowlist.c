@@ -102,10 +102,12 @@ static bool chains_to_ca(const struct allowlist *al, X509 *leaf, STACK_OF(X509) 
     return ok;
 }
 
-int allowlist_check(const struct allowlist *al, bool tls, X509 *leaf, STACK_OF(X509) *chain,
-                    time_t now, char **msg)
+int allowlist_check(const struct allowlist *al, bool tls, X509 *leaf,
+                    const unsigned char *leaf_sha, STACK_OF(X509) *chain, time_t now,
+                    char **msg)
 {
-    unsigned char sha[SHA256_DIGEST_LENGTH];
+    unsigned char own[SHA256_DIGEST_LENGTH];
+    const unsigned char *sha = leaf_sha;
     unsigned int shalen = 0;
     char hex[2 * SHA256_DIGEST_LENGTH + 1];
 
@@ -117,10 +119,13 @@ int allowlist_check(const struct allowlist *al, bool tls, X509 *leaf, STACK_OF(X
         *msg = xstrdup("Client TLS certificate is required");
         return 403;
     }
-    if (X509_digest(leaf, EVP_sha256(), sha, &shalen) != 1 || shalen != sizeof(sha))
-        die("allowlist: X509_digest failed");
+    if (sha == NULL) {
+        if (X509_digest(leaf, EVP_sha256(), own, &shalen) != 1 || shalen != sizeof(own))
+            die("allowlist: X509_digest failed");
+        sha = own;
+    }
     for (size_t i = 0; al != NULL && i < al->n; i++) {
-        if (memcmp(al->v[i].sha, sha, sizeof(sha)) != 0)
+        if (memcmp(al->v[i].sha, sha, SHA256_DIGEST_LENGTH) != 0)
             continue;
         if (now > al->v[i].not_after) {
             *msg = xstrdup("Certificate has expired");
@@ -130,7 +135,7 @@ int allowlist_check(const struct allowlist *al, bool tls, X509 *leaf, STACK_OF(X
     }
     if (chains_to_ca(al, leaf, chain, now))
         return 0;
-    hex_encode(sha, sizeof(sha), hex);
+    hex_encode(sha, SHA256_DIGEST_LENGTH, hex);
     *msg = xasprintf("Certificate with SHA256 %s not allowed", hex);
     return 403;
 }

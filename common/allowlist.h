@@ -37,10 +37,13 @@ size_t allowlist_count(const struct allowlist *al);
  * Decide for a request. Returns 0 when allowed, else 403 with *msg (heap) set to the
  * spec's message: "TLS not enabled" (tls false), "Client TLS certificate is required"
  * (leaf NULL), "Certificate has expired" (a hash match whose entry is past notAfter at
- * now), "Certificate with SHA256 <hex> not allowed". chain (may be NULL) holds the
- * certificates the client sent after the leaf. al NULL is an empty list.
+ * now), "Certificate with SHA256 <hex> not allowed". leaf_sha is the SHA-256 of the leaf's
+ * DER when the caller already has it (a connection computes it once), else NULL. chain
+ * (may be NULL) holds the certificates the client sent after the leaf. al NULL is an empty
+ * list.
  */
-int allowlist_check(const struct allowlist *al, bool tls, X509 *leaf, STACK_OF(X509) *chain,
-                    time_t now, char **msg) CB_WARN_UNUSED;
+int allowlist_check(const struct allowlist *al, bool tls, X509 *leaf,
+                    const unsigned char *leaf_sha, STACK_OF(X509) *chain, time_t now,
+                    char **msg) CB_WARN_UNUSED;
 
 #endif

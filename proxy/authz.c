@@ -19,6 +19,7 @@
 #include "common/allowlist.h"
 #include "common/certinfo.h"
 #include "common/log.h"
+#include "common/strutil.h"
 #include "proxy/authd_client.h"
 #include "proxy/authz_int.h"
 #include "proxy/proxy_cfg.h"
@@ -118,12 +119,15 @@ struct authz_req *authz_start(struct authz *z, const struct api *api, const stru
     int status;
 
     if (has_cert) {
-        certinfo_x509_sha256_hex(c->leaf, cert_sha);
+        if (c->leaf_sha != NULL)
+            hex_encode(c->leaf_sha, SHA256_DIGEST_LENGTH, cert_sha);
+        else
+            certinfo_x509_sha256_hex(c->leaf, cert_sha);
         expired = X509_cmp_time(X509_get0_notAfter(c->leaf), &now) < 0;
     }
     cert_id = has_cert ? xasprintf("%s%s", api->auth.org_id, cert_sha) : xstrdup("");
     if (api->auth.use_mutual_tls_auth) {
-        status = allowlist_check(api->allow, c->tls, c->leaf, c->chain, now, &msg);
+        status = allowlist_check(api->allow, c->tls, c->leaf, c->leaf_sha, c->chain, now, &msg);
         if (status != 0) {
             log_info("authz: denied api=%s status=%d reason=\"%s\" cert=%s", api->auth.api_id,
                      status, msg, cert_sha[0] ? cert_sha : "-");

@@ -22,6 +22,8 @@ struct authz_req;
 struct authz_conn {
     bool tls;
     X509 *leaf;                 /* the verified-possession client certificate, or NULL */
+    const unsigned char *leaf_sha; /* SHA-256 of its DER (32 bytes), computed once per
+                                    * connection; NULL = compute here */
     STACK_OF(X509) *chain;      /* what the client sent after the leaf, or NULL */
 };
 

@@ -607,6 +607,16 @@ static bool head_complete(struct hconn *c)
     ci.tls = c->ssl != NULL;
     if (c->ssl != NULL) {
         ci.leaf = SSL_get0_peer_certificate(c->ssl);
+        /* The leaf cannot change on a connection (renegotiation is off): hash it once. */
+        if (ci.leaf != NULL && !c->leaf_sha_set) {
+            unsigned int n = 0;
+
+            if (X509_digest(ci.leaf, EVP_sha256(), c->leaf_sha, &n) != 1 ||
+                n != sizeof(c->leaf_sha))
+                die("X509_digest failed");
+            c->leaf_sha_set = true;
+        }
+        ci.leaf_sha = ci.leaf != NULL ? c->leaf_sha : NULL;
         /* Server side: OpenSSL's peer chain holds what the client sent after the leaf. */
         ci.chain = SSL_get_peer_cert_chain(c->ssl);
     }

@@ -61,6 +61,8 @@ struct hconn {
     char peer_ip[INET6_ADDRSTRLEN];  /* for X-Forwarded-For */
     char sni[256];                   /* lowercase, "" when none or plain */
     char *cert_b64;                  /* base64 DER of the client leaf, computed once */
+    unsigned char leaf_sha[32];      /* SHA-256 of the client leaf's DER ... */
+    bool leaf_sha_set;               /* ... computed at the first request */
     bool in_drive, kicked;           /* re-entrancy guard of hc_drive */
     bool client_eof;
     bool read_paused; /* client reads stopped for backpressure */

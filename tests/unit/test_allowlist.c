@@ -34,7 +34,7 @@ static void expect(const struct allowlist *al, bool tls, X509 *leaf, STACK_OF(X5
                    int want, const char *want_msg)
 {
     char *msg = NULL;
-    int got = allowlist_check(al, tls, leaf, chain, time(NULL), &msg);
+    int got = allowlist_check(al, tls, leaf, NULL, chain, time(NULL), &msg);
 
     assert_int_equal(got, want);
     if (want_msg != NULL)

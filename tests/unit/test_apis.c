@@ -181,7 +181,7 @@ static void check(const struct api *api, bool tls, const char *leaf_file, const 
         chain = sk_X509_new_null();
         sk_X509_push(chain, x509_of(chain_file));
     }
-    st = allowlist_check(api->allow, tls, leaf, chain, time(NULL), &msg);
+    st = allowlist_check(api->allow, tls, leaf, NULL, chain, time(NULL), &msg);
     if (st != want)
         fail_msg("%s: want %d, got %d (%s)", leaf_file ? leaf_file : "no leaf", want, st,
                  msg ? msg : "");

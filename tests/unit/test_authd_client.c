@@ -397,7 +397,7 @@ static struct authz_req *request(const char *path, const char *leaf_file, const 
 {
     const struct api *api = apis_route(cl.snap, "h", 1, path, strlen(path));
     struct http_head h;
-    struct authz_conn c = {true, NULL, NULL};
+    struct authz_conn c = {.tls = true};
     struct authz_req *r;
 
     assert_non_null(api);
