@@ -34,7 +34,7 @@ cb_unit_test(test_authd_cfg ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_authd_cfg.c LI
 
 # The edge check endpoint (DESIGN §8) over HTTP, and paired with a real nginx.
 cb_integration_test(test_check ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_check.c)
-add_dependencies(test_check certbound-authd)
+add_dependencies(test_check certbound-authd certbound-proxy)
 set_tests_properties(integration.test_check PROPERTIES DISABLED TRUE)
 foreach(t
         certificate_auth binding static_allowlist inputs_and_paths definition_changes
