@@ -28,6 +28,7 @@
 #include "authd/rekey.h"
 #include "authd/rpc_server.h"
 #include "authd/stats.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/version.h"
 
@@ -84,19 +85,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 
 static void load_config(struct daemon *d, const struct opts *o)
 {
-    enum log_format fmt;
-    enum log_level lvl;
     char *err = NULL;
 
     if (authd_cfg_load(&d->cfg, o->config, environ, &err) < 0)
         die("%s", err);
-    if (o->log_format != NULL && log_parse_format(o->log_format, &fmt) < 0)
-        die("--log-format: must be text or json");
-    if (o->log_format == NULL && log_parse_format(d->cfg.log_format, &fmt) < 0)
-        fmt = LOG_FMT_TEXT;
-    if (log_parse_level(d->cfg.log_level, &lvl) < 0)
-        lvl = LOG_LVL_INFO;
-    log_init("certbound-authd", fmt, lvl);
+    daemon_log_init("certbound-authd", o->log_format, d->cfg.log_format, d->cfg.log_level);
     d->ad.cfg = &d->cfg;
     d->ad.nsecrets = 1 + d->cfg.prev_enc_secrets.n;
     d->ad.secrets = xcalloc(d->ad.nsecrets, sizeof(char *));
@@ -147,16 +140,10 @@ static int cmd_rekey(struct daemon *d)
 
 static void write_ready_file(const char *path, int http_port, int rpc_port, int check_port)
 {
-    char tmp[4096];
-    FILE *f;
+    static const char *const names[] = {"http_port", "rpc_port", "check_port"};
+    const int values[] = {http_port, rpc_port, check_port};
 
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    f = fopen(tmp, "w");
-    if (f == NULL ||
-        fprintf(f, "{\"http_port\":%d,\"rpc_port\":%d,\"check_port\":%d,\"pid\":%d}\n",
-                http_port, rpc_port, check_port, (int)getpid()) < 0 ||
-        fclose(f) != 0 || rename(tmp, path) != 0)
-        die("cannot write the ready file %s: %s", path, strerror(errno));
+    daemon_write_ready_file(path, names, values, 3);
 }
 
 /* ---- shutdown ---- */

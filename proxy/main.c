@@ -17,6 +17,7 @@
 #include <http_parser.h>
 #include <openssl/opensslv.h>
 
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "proxy/metrics.h"
@@ -82,19 +83,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 
 static void load_config(struct daemon *d, const struct opts *o)
 {
-    enum log_format fmt;
-    enum log_level lvl;
     char *err = NULL;
 
     if (proxy_cfg_load(&d->cfg, o->config, environ, &err) < 0)
         die("%s", err);
-    if (o->log_format != NULL && log_parse_format(o->log_format, &fmt) < 0)
-        die("--log-format: must be text or json");
-    if (o->log_format == NULL && log_parse_format(d->cfg.log_format, &fmt) < 0)
-        fmt = LOG_FMT_TEXT;
-    if (log_parse_level(d->cfg.log_level, &lvl) < 0)
-        lvl = LOG_LVL_INFO;
-    log_init("certbound-proxy", fmt, lvl);
+    daemon_log_init("certbound-proxy", o->log_format, d->cfg.log_format, d->cfg.log_level);
     if (!d->cfg.https_use_ssl)
         log_warn("http_server_options.use_ssl is false: serving plain HTTP; every API that "
                  "needs a client certificate answers 403");
@@ -125,14 +118,9 @@ static int check_tls(const struct proxy_config *cfg)
 
 static void write_ready_file(const char *path, int port)
 {
-    char tmp[4096];
-    FILE *f;
+    static const char *const names[] = {"port"};
 
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    f = fopen(tmp, "w");
-    if (f == NULL || fprintf(f, "{\"port\":%d,\"pid\":%d}\n", port, (int)getpid()) < 0 ||
-        fclose(f) != 0 || rename(tmp, path) != 0)
-        die("cannot write the ready file %s: %s", path, strerror(errno));
+    daemon_write_ready_file(path, names, &port, 1);
 }
 
 /* ---- signals and worker notifications ---- */
