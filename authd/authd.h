@@ -19,6 +19,7 @@ struct stats;
 struct http_api;
 struct rpcsrv;
 struct check_srv;
+struct certseen;
 struct apitls;
 
 struct authd {
@@ -30,12 +31,16 @@ struct authd {
     struct http_api *http;
     struct rpcsrv *rpc;
     struct check_srv *check;       /* NULL unless check_listen */
+    struct certseen *certs_seen;   /* certificate ids known to be in the store */
     struct apitls *tls;            /* NULL unless http_server_options.use_ssl */
     const char **secrets;          /* current encoding secret first, then previous ones */
     size_t nsecrets;
     enum token_algo legacy_algo;   /* how legacy (non base64-JSON) tokens hash */
     bool shutting_down;
 };
+
+/* Certificate ids authorize remembers as present in the store (certseen). */
+#define AUTHD_CERTS_SEEN_MAX 100000
 
 /* Redis channel on which authd announces session and certificate invalidations. */
 #define AUTHD_INVALIDATE_CHANNEL "certbound:invalidate"

@@ -19,6 +19,7 @@
 
 #include "authd/authd.h"
 #include "authd/authd_cfg.h"
+#include "authd/certseen.h"
 #include "authd/certstore.h"
 #include "authd/sessions.h"
 #include "common/errs.h"
@@ -59,6 +60,7 @@ struct az {
     char *key;              /* its key */
     struct authorize_out out;
     const char *store_err;
+    uint64_t seen_gen;      /* certseen generation when the store query started */
     bool in_start;          /* inside authorize_start: defer the callback */
 };
 
@@ -326,16 +328,23 @@ static void on_cert_rows(const PGresult *res, const char *err, void *arg)
         store_failed(z, err);
         return;
     }
-    if (PQntuples(res) == 0)
+    if (PQntuples(res) == 0) {
         deny(z, 403, msg_disallowed);
-    else
-        checks(z);
+        return;
+    }
+    certseen_add(z->ad->certs_seen, PQgetvalue(res, 0, CS_ID), z->seen_gen);
+    checks(z);
 }
 
 static void require_cert_in_store(struct az *z, const char *id)
 {
     const char *ids[1] = {id};
 
+    if (certseen_has(z->ad->certs_seen, id)) {
+        checks(z);
+        return;
+    }
+    z->seen_gen = certseen_gen(z->ad->certs_seen);
     if (certstore_fetch(z->ad, ids, 1, on_cert_rows, z) < 0)
         store_failed(z, cb_err_unavailable);
 }

@@ -19,6 +19,7 @@
 #include "authd/api_tls.h"
 #include "authd/authd.h"
 #include "authd/authd_cfg.h"
+#include "authd/certseen.h"
 #include "authd/check.h"
 #include "authd/http_api.h"
 #include "authd/migrate.h"
@@ -248,6 +249,7 @@ static void serve(struct daemon *d, const struct opts *o)
     if (d->ad.base == NULL)
         die("event_base_new failed");
     d->ad.stats = stats_new();
+    d->ad.certs_seen = certseen_new(AUTHD_CERTS_SEEN_MAX);
     if (d->cfg.https_use_ssl) {
         /* After migrations: store ids among the certificates are read now (blocking). */
         d->ad.tls = apitls_new(&d->ad, &err);
@@ -305,6 +307,7 @@ static void teardown(struct daemon *d)
         event_free(d->sighup);
     }
     stats_free(d->ad.stats);
+    certseen_free(d->ad.certs_seen);
     if (d->ad.base != NULL)
         event_base_free(d->ad.base);
     free(d->ad.secrets);

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "authd/authd.h"
+#include "authd/certseen.h"
 #include "authd/check.h"
 #include "authd/pg_client.h"
 #include "authd/redis_client.h"
@@ -51,6 +52,14 @@ static void on_redis_message(const char *channel, const char *payload, size_t le
     publish(arg, j);
 }
 
+/* Drop what this authd cached of a changed store row (table NULL: everything). */
+static void forget(struct authd *ad, const char *table, const char *id)
+{
+    check_invalidate(ad->check, table, id);
+    if (ad->certs_seen != NULL && (table == NULL || strcmp(table, "certificates") == 0))
+        certseen_forget(ad->certs_seen, table == NULL ? NULL : id);
+}
+
 static void on_pg_notify(const char *channel, const char *payload, void *arg)
 {
     json_t *j = parse_object("store", payload, strlen(payload));
@@ -59,17 +68,16 @@ static void on_pg_notify(const char *channel, const char *payload, void *arg)
     if (j == NULL)
         return;
     json_object_set_new(j, "type", json_string("store"));
-    /* The check endpoint's cached definitions, whichever authd made the change. */
-    check_invalidate(((struct authd *)arg)->check,
-                     json_string_value(json_object_get(j, "table")),
-                     json_string_value(json_object_get(j, "id")));
+    /* The caches of definitions and certificates, whichever authd made the change. */
+    forget(arg, json_string_value(json_object_get(j, "table")),
+           json_string_value(json_object_get(j, "id")));
     publish(arg, j);
 }
 
 static void resync(struct authd *ad, const char *why)
 {
     log_info("pushes: %s listener (re)connected: subscribers resync", why);
-    check_invalidate(ad->check, NULL, NULL); /* notifications may have been missed */
+    forget(ad, NULL, NULL); /* notifications may have been missed */
     publish(ad, json_pack("{s:s}", "type", "resync"));
 }
 
@@ -99,7 +107,7 @@ void pushes_session_now(struct authd *ad, const char *rkey)
 
 void pushes_store_now(struct authd *ad, const char *table, const char *op, const char *id)
 {
-    check_invalidate(ad->check, table, id);
+    forget(ad, table, id);
     publish(ad, json_pack("{s:s, s:s, s:s, s:s}", "type", "store", "table", table, "op", op,
                           "id", id));
 }
