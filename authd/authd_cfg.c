@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/util.h>
 
@@ -26,8 +27,20 @@ static int validate_tls_version(const void *field, char **err);
 static int validate_cert_files(const json_t *arr, char **err);
 static bool is_loopback(const struct sockaddr_storage *ss);
 
+static int validate_cert_header(const void *field, char **err)
+{
+    const char *v = *(char *const *)field;
+
+    if (strcasecmp(v, "Client-Cert") == 0 || strcasecmp(v, "X-SSL-Client-Cert") == 0)
+        return 0;
+    *err = xstrdup("must be Client-Cert (RFC 9440) or X-SSL-Client-Cert (nginx)");
+    return -1;
+}
+
 const struct cfg_key authd_cfg_keys[] = {
     {"check_listen", CFG_STRING, OFF(check_listen), "", NOLIM, 0, NULL},
+    {"check_cert_header", CFG_STRING, OFF(check_cert_header), "Client-Cert", NOLIM, 0,
+     validate_cert_header},
     {"check_listen_allow_remote", CFG_BOOL, OFF(check_listen_allow_remote), "false", NOLIM, 0,
      NULL},
     {"expired_key_retention_s", CFG_INT, OFF(expired_key_retention_s), "604800", 0, 315360000,

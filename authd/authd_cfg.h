@@ -22,6 +22,7 @@ struct authd_config {
     long long rpc_max_connections;
     char *check_listen;          /* "" = off */
     bool check_listen_allow_remote;
+    char *check_cert_header;     /* "Client-Cert" (RFC 9440) or "X-SSL-Client-Cert" (nginx) */
     char *secret;
     char *log_level;
     char *log_format;

@@ -232,7 +232,16 @@ static void check_on_request(struct evhttp_request *req, void *arg)
         return;
     }
     r->api_id = xstrdup(api_id);
-    if (parse_client_cert(r) < 0) {
+    switch (parse_client_cert(r)) {
+    case 0:
+        break;
+    case -2:
+        log_warn("check: api=%s: refused a client certificate in a header other than "
+                 "check_cert_header (%s): a client may have tried to forge one",
+                 r->api_id, c->ad->cfg->check_cert_header);
+        reply(r, 400, "Client certificate header not accepted", NULL);
+        return;
+    default:
         log_info("check: api=%s: a client certificate header does not parse", r->api_id);
         reply(r, 400, "Malformed client certificate header", NULL);
         return;
@@ -462,12 +471,25 @@ static X509 *sf_binary_x509(const char *s, size_t n)
     return x;
 }
 
+/*
+ * The client certificate from the one header check_cert_header names. The edge sets that
+ * header itself; the other form can only come from the client (nginx's auth_request passes
+ * every client header on), so its presence is refused: -2. -1: the header does not parse.
+ */
 static int parse_client_cert(struct creq *r)
 {
     struct evkeyvalq *hs = evhttp_request_get_input_headers(r->req);
+    bool nginx_form = strcasecmp(r->c->ad->cfg->check_cert_header, "X-SSL-Client-Cert") == 0;
     const char *cc = evhttp_find_header(hs, "Client-Cert");
     const char *chain = evhttp_find_header(hs, "Client-Cert-Chain");
     const char *ng = evhttp_find_header(hs, "X-SSL-Client-Cert");
+
+    if (nginx_form ? (cc != NULL || chain != NULL) : ng != NULL)
+        return -2;
+    if (nginx_form)
+        cc = chain = NULL;
+    else
+        ng = NULL;
 
     r->chain = sk_X509_new_null();
     if (r->chain == NULL)

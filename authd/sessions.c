@@ -160,10 +160,14 @@ int sessions_list(struct authd *ad, sessions_list_cb cb, void *arg)
 
 void sessions_publish_invalidation(struct authd *ad, const char *rkey)
 {
-    char *msg = xasprintf("{\"type\":\"session\",\"key\":\"%s\"}", rkey);
+    /* jansson escapes the key: with hash_keys off it is the client's token, any bytes. */
+    json_t *j = json_pack("{s:s, s:s}", "type", "session", "key", rkey);
+    char *msg = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
 
+    json_decref(j);
+    if (msg == NULL)
+        die("sessions: out of memory");
     pushes_session_now(ad, rkey);
-
     /* A lost publish only delays invalidation until the proxy's cache entry is refreshed. */
     if (rds_command(ad->rds, on_published, NULL, "PUBLISH %s %s", AUTHD_INVALIDATE_CHANNEL, msg) < 0)
         log_warn("could not publish a session invalidation: Redis unavailable");

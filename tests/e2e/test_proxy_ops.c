@@ -140,9 +140,12 @@ static void workers_all_revoke(void **state)
     char *c1 = upload("client1"), *key, *path;
 
     (void)state;
+    /* The API first: a new proxy is ready once every worker has a snapshot holding it (an
+     * API added later reaches each worker by its own push, so a request could meet a
+     * worker that has not seen it yet). */
+    cert_auth_api("w.local");
     tu_proxy_stop(&proxy);
     tu_proxy_start(&proxy, &authd, "{\"workers\":2}");
-    cert_auth_api("w.local");
     key = key_for_cert(c1, "d", NULL);
     for (int i = 0; i < 20; i++)
         expect("w.local", "/d/", "client1", NULL, 200, NULL);

@@ -32,6 +32,7 @@
 
 static struct tu_redis redis;
 static struct tu_authd authd;
+static struct tu_authd ngx; /* the same stores, check_cert_header X-SSL-Client-Cert (nginx) */
 static char *conninfo;
 static char *sha1, *sha2, *sha_ca; /* client1, client2, ca */
 static char *key_cert;             /* Certificate Auth key of client1 (API cauth) */
@@ -203,6 +204,8 @@ static int group_setup(void **state)
     tu_redis_start(&redis);
     conninfo = tu_pg_create_db("cb_check");
     tu_authd_start(&authd, &redis, conninfo, "{\"check_listen\":\"127.0.0.1:0\"}");
+    tu_authd_start(&ngx, &redis, conninfo,
+                   "{\"check_listen\":\"127.0.0.1:0\",\"check_cert_header\":\"X-SSL-Client-Cert\"}");
     sha1 = sha_of("client1.crt");
     sha2 = sha_of("client2.crt");
     sha_ca = sha_of("ca.crt");
@@ -243,6 +246,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
+    tu_authd_stop(&ngx);
     tu_authd_stop(&authd);
     tu_redis_stop(&redis);
     tu_pg_drop_db(conninfo);
@@ -262,7 +266,7 @@ static void check_certificate_auth(void **state)
     char *id, *cid = xasprintf("default%s", sha1);
 
     expect(&authd, "cauth", "client1.crt", VIA_RFC9440, NULL, 200, NULL, key_cert);
-    expect(&authd, "cauth", "client1.crt", VIA_NGINX, NULL, 200, NULL, key_cert);
+    expect(&ngx, "cauth", "client1.crt", VIA_NGINX, NULL, 200, NULL, key_cert);
     /* A token beside the certificate is ignored (scenario 43). */
     expect(&authd, "cauth", "client1.crt", VIA_RFC9440, key_bound, 200, NULL, key_cert);
     assert_int_equal(check_call(&authd, "GET", "/check", "cauth", "client1.crt", VIA_RFC9440,
@@ -276,7 +280,7 @@ static void check_certificate_auth(void **state)
     expect(&authd, "cauth", NULL, VIA_RFC9440, key_cert, 401, "Client certificate required", NULL);
     expect(&authd, "cauth", "client3.crt", VIA_RFC9440, NULL, 401,
            "Access to this API has been disallowed", NULL);
-    expect(&authd, "cauth", "expired.crt", VIA_NGINX, NULL, 403, "Certificate has expired", NULL);
+    expect(&ngx, "cauth", "expired.crt", VIA_NGINX, NULL, 403, "Certificate has expired", NULL);
     free(cid);
 }
 
@@ -286,7 +290,7 @@ static void check_binding(void **state)
     char *want = xasprintf("Certificate with SHA256 %s not allowed", other);
 
     expect(&authd, "bind", "client1.crt", VIA_RFC9440, key_bound, 200, NULL, key_bound);
-    expect(&authd, "bind", "client1.crt", VIA_NGINX, key_bound, 200, NULL, key_bound);
+    expect(&ngx, "bind", "client1.crt", VIA_NGINX, key_bound, 200, NULL, key_bound);
     expect(&authd, "bind", "client2.crt", VIA_RFC9440, key_bound, 401,
            "Access to this API has been disallowed", NULL);
     expect(&authd, "bind", NULL, VIA_RFC9440, key_bound, 403, "Client TLS certificate is required",
@@ -312,7 +316,7 @@ static void check_static_allowlist(void **state)
     kh = tu_http_resp_header(&r, "X-Certbound-Key");
     assert_null(kh);
     tu_http_resp_free(&r);
-    expect(&authd, "static", "clientauth_only.crt", VIA_NGINX, NULL, 200, NULL, NULL);
+    expect(&ngx, "static", "clientauth_only.crt", VIA_NGINX, NULL, 200, NULL, NULL);
     expect(&authd, "static", "other_ca_client.crt", VIA_RFC9440, NULL, 403, want, NULL);
     expect(&authd, "static", NULL, VIA_RFC9440, NULL, 403, "Client TLS certificate is required",
            NULL);
@@ -339,6 +343,12 @@ static void check_inputs_and_paths(void **state)
 
     expect(&authd, NULL, NULL, VIA_RFC9440, NULL, 400, "X-Api-Id header is required", NULL);
     expect(&authd, "nosuchapi", NULL, VIA_RFC9440, NULL, 404, "API not found", NULL);
+    /* Only the configured certificate header counts; the other form is a forgery attempt
+     * (nginx's auth_request passes the client's own headers on). */
+    expect(&authd, "cauth", "client1.crt", VIA_NGINX, NULL, 400,
+           "Client certificate header not accepted", NULL);
+    expect(&ngx, "cauth", "client1.crt", VIA_RFC9440, NULL, 400,
+           "Client certificate header not accepted", NULL);
     assert_int_equal(check_call(&authd, "GET", "/check", "cauth", NULL, VIA_RFC9440, NULL,
                                 "Client-Cert: :bm90IGEgY2VydA==:", &r), 400);
     tu_http_resp_free(&r);
@@ -475,6 +485,8 @@ static char *nginx_conf(const char *dir, int port, int up_port, int check, int c
         "      proxy_set_header Content-Length \"\";\n"
         "      proxy_set_header X-Api-Id $cb_api_id;\n"
         "      proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;\n"
+        "      proxy_set_header Client-Cert \"\";\n"
+        "      proxy_set_header Client-Cert-Chain \"\";\n"
         "      proxy_set_header X-Original-URI $request_uri;\n"
         "    }\n"
         "    auth_request /_check;\n"
@@ -512,11 +524,11 @@ struct via_nginx {
 };
 
 static void nginx_call(int port, const char *path, const char *cert, const char *token,
-                       struct via_nginx *out)
+                       const char *extra, struct via_nginx *out)
 {
     char *url = xasprintf("https://localhost:%d%s", port, path);
     char *ca = tu_pki_file("ca.crt"), *crt = NULL, *key = NULL, *auth = NULL;
-    const char *h[2] = {NULL, NULL};
+    const char *h[3] = {NULL, NULL, NULL};
     struct tu_http_opts o = {"GET", h, NULL, 0, ca, NULL, NULL};
     struct tu_http_resp r;
 
@@ -530,6 +542,7 @@ static void nginx_call(int port, const char *path, const char *cert, const char 
         auth = xasprintf("Authorization: %s", token);
         h[0] = auth;
     }
+    h[h[0] != NULL ? 1 : 0] = extra;
     out->status = tu_http_url(url, &o, &r);
     if (out->status == 0)
         fail_msg("nginx %s: %s", path, r.error);
@@ -558,7 +571,7 @@ static void nginx_expect(int port, const char *path, const char *cert, const cha
     struct tu_resp p;
     struct via_nginx v;
 
-    nginx_call(port, path, cert, token, &v);
+    nginx_call(port, path, cert, token, NULL, &v);
     if (v.status != want || (want_in_body != NULL && strstr(v.body, want_in_body) == NULL))
         fail_msg("nginx %s cert=%s: want %d with '%s', got %d %s", path, cert ? cert : "-", want,
                  want_in_body ? want_in_body : "", v.status, v.body ? v.body : "");
@@ -595,14 +608,14 @@ static void check_nginx_pairing(void **state)
         skip();
     }
     tu_authd_start(&lg, &redis, conninfo,
-                   "{\"check_listen\":\"127.0.0.1:0\",\"security\":"
-                   "{\"allow_unsafe_dynamic_mtls_token\":true}}");
+                   "{\"check_listen\":\"127.0.0.1:0\",\"check_cert_header\":\"X-SSL-Client-Cert\","
+                   "\"security\":{\"allow_unsafe_dynamic_mtls_token\":true}}");
     dir = tu_tmpdir("nginx");
     tmp = xasprintf("%s/tmp", dir);
     mkdir(tmp, 0700);
     port = tu_free_port();
     up_port = tu_free_port();
-    conf = nginx_conf(dir, port, up_port, authd.check_port, lg.check_port);
+    conf = nginx_conf(dir, port, up_port, ngx.check_port, lg.check_port);
     path = xasprintf("%s/nginx.conf", dir);
     log = xasprintf("%s/nginx.out", dir);
     assert_int_equal(tu_write_file(path, conf, strlen(conf)), 0);
@@ -663,6 +676,19 @@ static void check_nginx_pairing(void **state)
     nginx_expect(port, "/cauth/x", NULL, NULL, 401, "{\"error\":\"Client certificate required\"}");
     nginx_expect(port, "/cauth/x", NULL, key_cert, 401, "Client certificate required");
     nginx_expect(port, "/cauth/x", "client3", NULL, 401, err401);
+    /* A client's own Client-Cert (a copy of client1's, which is public) proves nothing: the
+     * configuration clears it before /check, so this is a request without a certificate. */
+    {
+        char *b64 = rfc9440("client1.crt"), *forged = xasprintf("Client-Cert: %s", b64);
+        struct via_nginx v;
+
+        nginx_call(port, "/cauth/x", NULL, NULL, forged, &v);
+        assert_int_equal(v.status, 401);
+        assert_non_null(strstr(v.body, "Client certificate required"));
+        free(v.body);
+        free(forged);
+        free(b64);
+    }
     /* Differs: nginx's optional_no_ca tolerates only an unknown issuer, so nginx itself
      * refuses an expired certificate with 400 before asking authd (the proxy: 403
      * "Certificate has expired", as authd's /check answers when asked). */
