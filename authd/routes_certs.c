@@ -74,6 +74,8 @@ static void on_inserted(const PGresult *res, const char *err, void *arg)
         api_reply_error(op->r, 403, msg);
     } else {
         log_info("certificate %s added", op->id);
+        /* Proxies reload before the uploader's next request (an allowlist may name it). */
+        pushes_store_now(op->r->ad, "certificates", "insert", op->id);
         api_reply_json(op->r, 200, json_pack("{s:s, s:s, s:s}", "id", op->id, "status", "ok",
                                              "message", "Certificate added"));
     }
