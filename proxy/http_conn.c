@@ -635,6 +635,8 @@ static int build_head(struct hconn *c, const char **why)
     int nhost = 0;
 
     *why = "Bad Request";
+    c->host_val = NULL;
+    c->host_val_len = 0;
     h->method = http_method_str((enum http_method)c->rp.method);
     h->method_len = strlen(h->method);
     h->http_minor = c->rp.http_major == 1 ? c->rp.http_minor : 0;
@@ -652,9 +654,14 @@ static int build_head(struct hconn *c, const char **why)
         while (d->value_len > 0 &&
                (d->value[d->value_len - 1] == ' ' || d->value[d->value_len - 1] == '\t'))
             d->value_len--;
+        /* A name with a space ("Client-Cert : x") would pass the header filters and reach
+         * the upstream, which may read it as the very header filtered. */
         if (memchr(d->value, '\r', d->value_len) != NULL ||
-            memchr(d->value, '\n', d->value_len) != NULL || d->name_len == 0)
+            memchr(d->value, '\n', d->value_len) != NULL ||
+            memchr(d->value, '\0', d->value_len) != NULL || !hu_is_token(d->name, d->name_len)) {
+            *why = "invalid header";
             return 400;
+        }
         if (d->name_len == 4 && strncasecmp(d->name, "host", 4) == 0) {
             nhost++;
             hv = d->value;
@@ -679,13 +686,24 @@ static int build_head(struct hconn *c, const char **why)
         h->query = q != NULL ? q + 1 : NULL;
         h->query_len = q != NULL ? (size_t)(url + ulen - q - 1) : 0;
     } else {
-        /* absolute-form (RFC 9112 §3.2.2): its authority replaces Host. */
+        /* absolute-form (RFC 9112 §3.2.2): its authority (host[:port], without userinfo)
+         * replaces Host, for routing and upstream alike. */
+        size_t a, e;
+
         http_parser_url_init(&pu);
         if (ulen == 0 || http_parser_parse_url(url, ulen, 0, &pu) != 0 ||
             !(pu.field_set & (1 << UF_HOST)))
             return 400;
-        hv = url + pu.field_data[UF_HOST].off;
-        hvlen = pu.field_data[UF_HOST].len;
+        a = pu.field_data[UF_HOST].off;
+        e = a + pu.field_data[UF_HOST].len;
+        if (a > 0 && url[a - 1] == '[' && e < ulen && url[e] == ']') {
+            a--;
+            e++;
+        }
+        if (pu.field_set & (1 << UF_PORT))
+            e = (size_t)pu.field_data[UF_PORT].off + pu.field_data[UF_PORT].len;
+        hv = url + a;
+        hvlen = e - a;
         if (pu.field_set & (1 << UF_PATH)) {
             h->path = url + pu.field_data[UF_PATH].off;
             h->path_len = pu.field_data[UF_PATH].len;
@@ -698,6 +716,12 @@ static int build_head(struct hconn *c, const char **why)
             h->query_len = pu.field_data[UF_QUERY].len;
         }
         nhost = 1;
+    }
+    /* Routing matches the listen path as a prefix of the raw path: refuse what an upstream
+     * could resolve to a path outside it. */
+    if (hu_path_unsafe(h->path, h->path_len)) {
+        *why = "invalid path";
+        return 400;
     }
     if (nhost == 0) {
         if (h->http_minor >= 1) {
@@ -718,6 +742,8 @@ static int build_head(struct hconn *c, const char **why)
     }
     h->host = host;
     h->host_len = hlen;
+    c->host_val = hv;
+    c->host_val_len = hvlen;
     return 0;
 }
 

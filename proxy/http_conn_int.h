@@ -79,6 +79,9 @@ struct hconn {
     bool head_overflow; /* head buffer or header count exceeded */
     size_t head_raw;    /* head bytes seen on the wire */
     struct http_head head;
+    const char *host_val; /* the Host sent upstream: the header's value or the absolute-form
+                           * authority (in hbuf); NULL when the request had none */
+    size_t host_val_len;
     bool keep_alive; /* the connection may carry another request */
     bool req_done;   /* the request message (body included) was read */
     bool has_body;

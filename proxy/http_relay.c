@@ -7,8 +7,12 @@
  * sides, 502/504 answers naming the cause (DESIGN §6a).
  *
  * Bodies are relayed in their own framing: the bytes http_parser consumed are moved as
- * they are (a chunked body stays chunked, trailers included). The one exception is a
- * chunked response to an HTTP/1.0 client, which is de-chunked and ends with the connection.
+ * they are, with two exceptions. A chunked request body is re-framed: http_parser (not
+ * strict) accepts a bare LF in a chunk extension, any two bytes after chunk data, a lone
+ * CR, which an upstream may frame differently (request smuggling, CVE-2025-22871), so each
+ * piece of body it reports goes out as one canonical chunk, and chunk extensions and
+ * trailers are dropped. A chunked response to an HTTP/1.0 client is de-chunked and ends
+ * with the connection.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +53,8 @@ static int cb_rbody(http_parser *p, const char *at, size_t len);
 static int cb_rmessage_complete(http_parser *p);
 static int rb_append(struct hconn *c, struct hc_span *s, const char *at, size_t len);
 static int cb_req_message_complete(http_parser *p);
+static int cb_req_chunk(http_parser *p, const char *at, size_t len);
+static int cb_req_chunked_complete(http_parser *p);
 
 static const http_parser_settings resp_head_settings = {
     .on_status = cb_status,
@@ -66,6 +72,12 @@ static const http_parser_settings resp_body_settings = {
 /* The request body after the head: trailers are relayed as bytes, not collected. */
 static const http_parser_settings req_body_settings = {
     .on_message_complete = cb_req_message_complete,
+};
+
+/* A chunked request body towards the upstream: written anew, chunk by chunk. */
+static const http_parser_settings req_chunked_settings = {
+    .on_body = cb_req_chunk,
+    .on_message_complete = cb_req_chunked_complete,
 };
 
 /* ---- shared with http_conn.c ---- */
@@ -187,6 +199,7 @@ static void on_ups(struct ups_conn *u, enum ups_event ev, const char *err, void 
 static bool pump_request(struct hconn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev), *out;
+    bool chunked = (c->rp.flags & F_CHUNKED) != 0;
     struct evbuffer_iovec v;
     enum http_errno e;
     bool moved = false;
@@ -197,7 +210,8 @@ static bool pump_request(struct hconn *c)
     out = ups_output(c->up);
     while (!c->req_done && evbuffer_get_length(out) < HC_RELAY_HIGH &&
            evbuffer_peek(in, -1, NULL, &v, 1) > 0 && v.iov_len > 0) {
-        n = http_parser_execute(&c->rp, &req_body_settings, v.iov_base, v.iov_len);
+        n = http_parser_execute(&c->rp, chunked ? &req_chunked_settings : &req_body_settings,
+                                v.iov_base, v.iov_len);
         e = HTTP_PARSER_ERRNO(&c->rp);
         if (e != HPE_OK && e != HPE_PAUSED) {
             log_info("conn=%d.%llu peer=%s bad request body: %s", c->w->id,
@@ -210,7 +224,10 @@ static bool pump_request(struct hconn *c)
             }
             return true;
         }
-        evbuffer_remove_buffer(in, out, n);
+        if (chunked)
+            evbuffer_drain(in, n); /* the callbacks wrote it */
+        else
+            evbuffer_remove_buffer(in, out, n);
         c->body_seen += n;
         moved = true;
     }
@@ -421,17 +438,26 @@ static void build_up_head(struct hconn *c)
     struct evbuffer *b = evbuffer_new();
     char *path = hu_upstream_path(h->path, h->path_len, h->query, h->query_len, api->listen_path,
                                   api->strip_listen_path, api->target.path);
-    const struct http_hdr *host = http_head_get(h, "host");
     struct evbuffer *xff = evbuffer_new();
     const char *cert;
 
     if (b == NULL || xff == NULL)
         die("out of memory (upstream head)");
     evbuffer_add_printf(b, "%.*s %s HTTP/1.1\r\n", (int)h->method_len, h->method, path);
+    /* Host travels as the client sent it (the upstream sees the public name), from the
+     * authority of an absolute-form target rather than the Host header; an HTTP/1.0
+     * request without one gets the target's, as HTTP/1.1 requires a Host. */
+    if (c->host_val != NULL)
+        evbuffer_add_printf(b, "Host: %.*s\r\n", (int)c->host_val_len, c->host_val);
+    else if (strchr(api->target.host, ':') != NULL)
+        evbuffer_add_printf(b, "Host: [%s]:%d\r\n", api->target.host, api->target.port);
+    else
+        evbuffer_add_printf(b, "Host: %s:%d\r\n", api->target.host, api->target.port);
     for (size_t i = 0; i < h->nhdrs; i++) {
         const struct http_hdr *d = &h->hdrs[i];
 
         if (hu_drop_header(HU_TO_UPSTREAM, d->name, d->name_len) ||
+            (d->name_len == 4 && strncasecmp(d->name, "host", 4) == 0) ||
             conn_listed(c->hs, c->nhs, c->hbuf, d->name, d->name_len) ||
             (d->name_len == 6 && strncasecmp(d->name, "expect", 6) == 0))
             continue;
@@ -442,20 +468,12 @@ static void build_up_head(struct hconn *c)
         evbuffer_add_printf(b, "%.*s: %.*s\r\n", (int)d->name_len, d->name, (int)d->value_len,
                             d->value);
     }
-    /* Host travels as the client sent it (the upstream sees the public name); an HTTP/1.0
-     * request without one gets the target's, as HTTP/1.1 requires a Host. */
-    if (host == NULL) {
-        if (strchr(api->target.host, ':') != NULL)
-            evbuffer_add_printf(b, "Host: [%s]:%d\r\n", api->target.host, api->target.port);
-        else
-            evbuffer_add_printf(b, "Host: %s:%d\r\n", api->target.host, api->target.port);
-    }
     evbuffer_add_printf(b, "X-Forwarded-For: ");
     evbuffer_add_buffer(b, xff);
     evbuffer_add_printf(b, "%s\r\nX-Forwarded-Proto: %s\r\n", c->peer_ip,
                         c->ssl != NULL ? "https" : "http");
-    if (host != NULL)
-        evbuffer_add_printf(b, "X-Forwarded-Host: %.*s\r\n", (int)host->value_len, host->value);
+    if (c->host_val != NULL)
+        evbuffer_add_printf(b, "X-Forwarded-Host: %.*s\r\n", (int)c->host_val_len, c->host_val);
     cert = client_cert_b64(c);
     if (cert != NULL) {
         evbuffer_add_printf(b, "Client-Cert: :%s:\r\n", cert);
@@ -545,14 +563,16 @@ static int cb_rvalue(http_parser *p, const char *at, size_t len)
     return rb_append(c, &c->rs[c->nrs - 1].value, at, len);
 }
 
-/* Pause so the body stays in the input until the head went out; a HEAD request's answer
- * has no body whatever its Content-Length says (return 1 = skip body). */
+/* Pause so the body stays in the input until the head went out; the answer to a HEAD
+ * request, a 204 and a 304 have no body whatever their Content-Length says (RFC 9110 §6.4.1;
+ * return 1 = skip body). */
 static int cb_rheaders_complete(http_parser *p)
 {
     struct hconn *c = p->data;
+    unsigned status = p->status_code;
 
     http_parser_pause(p, 1);
-    return c->is_head && p->status_code / 100 != 1 ? 1 : 0;
+    return (c->is_head || status == 204 || status == 304) && status / 100 != 1 ? 1 : 0;
 }
 
 static int cb_rbody(http_parser *p, const char *at, size_t len)
@@ -580,6 +600,29 @@ static int cb_req_message_complete(http_parser *p)
     c->req_done = true;
     http_parser_pause(p, 1);
     return 0;
+}
+
+/* One piece of chunk data as http_parser delimited it: one chunk upstream. */
+static int cb_req_chunk(http_parser *p, const char *at, size_t len)
+{
+    struct hconn *c = p->data;
+    struct evbuffer *out = ups_output(c->up);
+
+    if (len == 0) /* a zero-size chunk would end the body */
+        return 0;
+    evbuffer_add_printf(out, "%zx\r\n", len);
+    evbuffer_add(out, at, len);
+    evbuffer_add(out, "\r\n", 2);
+    return 0;
+}
+
+/* The last chunk, without extensions or trailers (those the client sent are dropped). */
+static int cb_req_chunked_complete(http_parser *p)
+{
+    struct hconn *c = p->data;
+
+    evbuffer_add(ups_output(c->up), "0\r\n\r\n", 5);
+    return cb_req_message_complete(p);
 }
 
 static int rb_append(struct hconn *c, struct hc_span *s, const char *at, size_t len)

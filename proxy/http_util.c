@@ -156,6 +156,44 @@ bool hu_has_token(const char *value, size_t vlen, const char *tok)
     return false;
 }
 
+bool hu_is_token(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL)))
+            return false;
+    }
+    return true;
+}
+
+bool hu_path_unsafe(const char *path, size_t len)
+{
+    size_t seg = 0; /* start of the current segment */
+
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || path[i] == '/') {
+            size_t n = i - seg;
+
+            if ((n == 1 && path[seg] == '.') ||
+                (n == 2 && path[seg] == '.' && path[seg + 1] == '.'))
+                return true;
+            seg = i + 1;
+        } else if (path[i] == '\\') {
+            return true;
+        } else if (path[i] == '%' && len - i >= 3) {
+            char h = path[i + 1], l = (char)(path[i + 2] | 0x20);
+
+            if ((h == '2' && (l == 'e' || l == 'f')) || (h == '5' && l == 'c'))
+                return true;
+        }
+    }
+    return false;
+}
+
 char *hu_error_body(const char *msg)
 {
     json_t *o = json_pack("{s:s}", "error", msg != NULL ? msg : "");

@@ -41,13 +41,24 @@ enum hu_dir {
  * Keep-Alive, Proxy-*, TE, Upgrade), and towards the upstream also any client-sent
  * Client-Cert, Client-Cert-Chain, X-Certbound-* and the X-Forwarded-* headers the proxy
  * sets itself (X-Forwarded-For is appended to, by the caller). Transfer-Encoding,
- * Content-Length and Trailer are kept: bodies are relayed with their own framing.
+ * Content-Length and Trailer are kept: bodies keep their framing (a chunked request body is
+ * re-framed, see http_relay.c). Host is the caller's business (absolute-form).
  */
 bool hu_drop_header(enum hu_dir dir, const char *name, size_t nlen);
 
 /* Whether a Connection header value (comma-separated tokens) lists name. The framing
  * headers (Content-Length, Transfer-Encoding, Host) are never reported as listed. */
 bool hu_connection_lists(const char *value, size_t vlen, const char *name, size_t nlen);
+
+/* Whether s is a token (RFC 9110 §5.6.2: one or more tchar), as a header name must be. */
+bool hu_is_token(const char *s, size_t len);
+
+/*
+ * Whether a request path must be refused before routing matches its prefix: a dot-segment
+ * ("." or ".." as a whole segment), a backslash, or a percent-encoded '.', '/' or '\'
+ * (%2e, %2f, %5c in any case). Upstreams may resolve any of these to another path.
+ */
+bool hu_path_unsafe(const char *path, size_t len);
 
 /* {"error":"<msg>"} with msg JSON-escaped. Heap. */
 char *hu_error_body(const char *msg);

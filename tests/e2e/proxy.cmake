@@ -20,7 +20,9 @@ set(CB_PROXY_E2E
     s63_binding_ignored_without_static_mtls s66_bound_cert_expired
     s67_bound_cert_without_token revoke_key_on_keepalive allowlist_change_on_keepalive
     identity_headers misdirected_421 routing_404_and_strip authd_down_fails_closed
-    bad_input_tls bad_input_http tls_versions up_tls_verified up_tls_skip_verify
+    bad_input_tls bad_input_http chunked_body_reframed header_names_are_tokens
+    absolute_form_host path_dot_segments_refused upstream_304_has_no_body tls_versions
+    up_tls_verified up_tls_skip_verify
     s76_upstream_cert_mapping s77_upstream_cert_missing s78_pinning up_enforce_verify)
 set(CB_PROXY_E2E_LEGACY
     s48_legacy_derived_key_alone s49_legacy_cert_id_as_token s50_legacy_cert_alone

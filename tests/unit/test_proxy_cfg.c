@@ -266,6 +266,45 @@ static void header_rules(void **state)
     assert_true(hu_has_token("gzip, 100-continue", 18, "100-Continue"));
 }
 
+static void header_name_tokens(void **state)
+{
+    static const char *const ok[] = {"Host", "X-A_b.c", "!#$%&'*+-.^_`|~09az"};
+    static const char *const bad[] = {"",    "Client-Cert ", " Host", "X Y",  "a:b",   "a\"b",
+                                      "(x)", "a,b",          "a/b",   "a\tb", "a\x7f", "\xc3\xa9"};
+
+    for (size_t i = 0; i < CB_ARRAY_LEN(ok); i++) {
+        if (!hu_is_token(ok[i], strlen(ok[i])))
+            fail_msg("refused token '%s'", ok[i]);
+    }
+    for (size_t i = 0; i < CB_ARRAY_LEN(bad); i++) {
+        if (hu_is_token(bad[i], strlen(bad[i])))
+            fail_msg("accepted token '%s'", bad[i]);
+    }
+    assert_false(hu_is_token("a\0b", 3));
+}
+
+static void path_safety(void **state)
+{
+    static const char *const safe[] = {"/",      "/a/b",   "/a/..b", "/a/b..", "/.well-known/x",
+                                       "/a/...", "/a/.b/", "/a%20b", "/a%2",   "/a%41",
+                                       "/a/b.c", "//a",    "/a%252e"};
+    static const char *const unsafe[] = {"/..",    "/.",     "/a/../b",     "/a/./b",   "/a/..",
+                                         "/a/.",   "/../a",  "/a/%2e%2e/b", "/a/%2E/b", "/a/.%2e/b",
+                                         "/a%2fb", "/a%2Fb", "/a%5cb",      "/a%5Cb",   "/a\\b",
+                                         "/a/%2e", "/a%2e"};
+
+    for (size_t i = 0; i < CB_ARRAY_LEN(safe); i++) {
+        if (hu_path_unsafe(safe[i], strlen(safe[i])))
+            fail_msg("refused path '%s'", safe[i]);
+    }
+    for (size_t i = 0; i < CB_ARRAY_LEN(unsafe); i++) {
+        if (!hu_path_unsafe(unsafe[i], strlen(unsafe[i])))
+            fail_msg("accepted path '%s'", unsafe[i]);
+    }
+    /* Only the given length counts. */
+    assert_false(hu_path_unsafe("/a/..", 3));
+}
+
 static void error_body_and_head_get(void **state)
 {
     char *b = hu_error_body("Certificate with SHA256 \"x\" not allowed\n");
@@ -293,6 +332,8 @@ int main(void)
         cmocka_unit_test(host_parsing),
         cmocka_unit_test(path_rewrite),
         cmocka_unit_test(header_rules),
+        cmocka_unit_test(header_name_tokens),
+        cmocka_unit_test(path_safety),
         cmocka_unit_test(error_body_and_head_get),
     };
 
