@@ -26,6 +26,6 @@ function(cb_fuzz_replay target)
     set_tests_properties(fuzz_replay.${target} PROPERTIES LABELS "unit;fuzz-smoke" TIMEOUT 120)
 endfunction()
 
-foreach(t fuzz_rpc_decode fuzz_rpc_stream fuzz_pem_upload fuzz_cfg)
+foreach(t fuzz_rpc_decode fuzz_rpc_stream fuzz_pem_upload fuzz_cfg fuzz_apidef_token)
     cb_fuzz_replay(${t})
 endforeach()
