@@ -288,6 +288,23 @@ void wait_not(const char *sni, const char *path, const char *cert, const char *t
 }
 
 /* Wait until a new API on sni+path routes (anything but 404). */
+void wait_for(const char *sni, const char *path, const char *cert, const char *token, int want)
+{
+    long deadline = tu_now_ms() + WAIT_MS;
+    struct tu_resp r;
+
+    for (;;) {
+        req(sni, path, cert, token, &r);
+        tu_resp_free(&r);
+        if (r.status == want)
+            return;
+        if (tu_now_ms() > deadline)
+            fail_msg("%s%s still answers %d, not %d, after %d ms", sni, path, r.status, want,
+                     WAIT_MS);
+        tu_pause_ms(20);
+    }
+}
+
 void wait_api(const char *sni, const char *path)
 {
     wait_not(sni, path, NULL, NULL, 404);

@@ -53,6 +53,8 @@ void expect(const char *sni, const char *path, const char *cert, const char *tok
             const char *msg);
 void wait_not(const char *sni, const char *path, const char *cert, const char *token, int not);
 void wait_api(const char *sni, const char *path);
+/* Poll until the request answers want (bounded by WAIT_MS). */
+void wait_for(const char *sni, const char *path, const char *cert, const char *token, int want);
 void expect_upstream_header(const struct tu_resp *r, const char *name, const char *want);
 char *ca_names(const char *sni);
 

@@ -113,8 +113,9 @@ static void shared_domain(const char *domain, const char *allow_json)
     api_put("POST", "{\"api_id\":\"without\",\"domain\":\"%s\",\"proxy\":{\"listen_path\":"
                     "\"/without/\"},\"use_keyless\":true}",
             domain);
-    wait_api(domain, "/with/");
-    wait_api(domain, "/without/");
+    /* Until the keyless API answers, the proxy may hold only the mTLS one, whose domain
+     * then requires a certificate in the handshake: a failed handshake is not "routed". */
+    wait_for(domain, "/without/", NULL, NULL, 200);
 }
 
 static void s23_shared_domain_no_cert(void **state)
@@ -155,8 +156,9 @@ static void s25_two_apis_one_domain(void **state)
                     "\"/a2/\"},\"use_keyless\":true,\"use_mutual_tls_auth\":true,"
                     "\"client_certificates\":[\"%s\"]}",
             c2);
-    wait_not("s25.local", "/a1/", "client1", NULL, 404);
-    wait_not("s25.local", "/a2/", "client2", NULL, 404);
+    /* a2 answers client2 only once it is loaded (before, its domain's handshake trusts
+     * client1 alone). */
+    wait_for("s25.local", "/a2/", "client2", NULL, 200);
     expect("s25.local", "/a2/", "client1", NULL, 403, msg);
     expect("s25.local", "/a1/", "client1", NULL, 200, NULL);
     expect("s25.local", "/a2/", "client2", NULL, 200, NULL);
@@ -630,8 +632,7 @@ static void binding_api(const char *domain, const char *allow)
     api_put("POST", "{\"api_id\":\"open\",\"domain\":\"%s\",\"proxy\":{\"listen_path\":"
                     "\"/open/\"},\"use_keyless\":true}",
             domain);
-    wait_api(domain, "/s/");
-    wait_api(domain, "/open/");
+    wait_for(domain, "/open/", NULL, NULL, 200); /* both loaded: see shared_domain */
 }
 
 static char *bound_key(const char *api, const char *ids_json)
@@ -948,11 +949,12 @@ static void routing_404_and_strip(void **state)
     struct tu_resp r;
 
     (void)state;
-    api_put("POST", "{\"api_id\":\"a\",\"proxy\":{\"listen_path\":\"/a/\"},\"use_keyless\":true}");
+    /* The longer path first: once /a/ routes, the snapshot holds both (a /a/b/ request
+     * would be routed by /a/ alone and say nothing about /a/b/). */
     api_put("POST", "{\"api_id\":\"ab\",\"proxy\":{\"listen_path\":\"/a/b/\","
                     "\"strip_listen_path\":false},\"use_keyless\":true}");
-    wait_api("localhost", "/a/b/");
-    wait_api("localhost", "/a/");
+    api_put("POST", "{\"api_id\":\"a\",\"proxy\":{\"listen_path\":\"/a/\"},\"use_keyless\":true}");
+    wait_api("localhost", "/a/x");
     req("localhost", "/a/b/c", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"uri\":\"/up/a/b/c\""));
