@@ -668,6 +668,12 @@ static int build_head(struct hconn *c, const char **why)
             hvlen = d->value_len;
         } else if (d->name_len == 6 && strncasecmp(d->name, "expect", 6) == 0) {
             c->expect_continue = hu_has_token(d->value, d->value_len, "100-continue");
+        } else if (d->name_len == 17 && strncasecmp(d->name, "transfer-encoding", 17) == 0 &&
+                   !(d->value_len == 7 && strncasecmp(d->value, "chunked", 7) == 0)) {
+            /* A chunked body is re-framed for the upstream; any other coding (or
+             * "chunked, chunked") would reach it under a framing it did not choose. */
+            *why = "Transfer-Encoding other than chunked";
+            return 501;
         }
     }
     h->nhdrs = c->nhs;

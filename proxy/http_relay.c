@@ -458,6 +458,9 @@ static void build_up_head(struct hconn *c)
 
         if (hu_drop_header(HU_TO_UPSTREAM, d->name, d->name_len) ||
             (d->name_len == 4 && strncasecmp(d->name, "host", 4) == 0) ||
+            /* a chunked body is re-framed without trailers: say so ourselves (below) */
+            (d->name_len == 17 && strncasecmp(d->name, "transfer-encoding", 17) == 0) ||
+            (d->name_len == 7 && strncasecmp(d->name, "trailer", 7) == 0) ||
             conn_listed(c->hs, c->nhs, c->hbuf, d->name, d->name_len) ||
             (d->name_len == 6 && strncasecmp(d->name, "expect", 6) == 0))
             continue;
@@ -468,6 +471,8 @@ static void build_up_head(struct hconn *c)
         evbuffer_add_printf(b, "%.*s: %.*s\r\n", (int)d->name_len, d->name, (int)d->value_len,
                             d->value);
     }
+    if (c->rp.flags & F_CHUNKED)
+        evbuffer_add_printf(b, "Transfer-Encoding: chunked\r\n");
     evbuffer_add_printf(b, "X-Forwarded-For: ");
     evbuffer_add_buffer(b, xff);
     evbuffer_add_printf(b, "%s\r\nX-Forwarded-Proto: %s\r\n", c->peer_ip,
