@@ -48,27 +48,13 @@ void e2e_stop(void)
 
 char *pki(const char *name)
 {
-    char *path = tu_pki_file(name), *s = tu_read_file(path, NULL);
-
-    if (s == NULL)
-        fail_msg("missing PKI file %s", path);
-    free(path);
-    return s;
+    return tu_pki_text(name);
 }
 
 /* sha256 hex of the first certificate of a PKI file (heap). */
 char *sha(const char *file)
 {
-    char *pem = pki(file), *out = xmalloc(CERT_SHA_HEX_LEN + 1);
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-
-    assert_non_null(x);
-    certinfo_x509_sha256_hex(x, out);
-    X509_free(x);
-    BIO_free(b);
-    free(pem);
-    return out;
+    return tu_pki_sha(file);
 }
 
 /* org + sha of NAME.crt (heap). */

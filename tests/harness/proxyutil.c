@@ -246,22 +246,6 @@ bool tu_proxy_log_contains(const struct tu_proxy *p, const char *needle)
 
 /* ---- client ---- */
 
-struct body {
-    char *p;
-    size_t n;
-};
-
-static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
-{
-    struct body *b = arg;
-    size_t n = size * nmemb;
-
-    b->p = xrealloc(b->p, b->n + n + 1);
-    memcpy(b->p + b->n, data, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return n;
-}
 
 void tu_request(const struct tu_proxy *p, CURL *reuse, const struct tu_req *r,
                 struct tu_resp *out)
@@ -269,7 +253,7 @@ void tu_request(const struct tu_proxy *p, CURL *reuse, const struct tu_req *r,
     const char *sni = r->sni != NULL ? r->sni : "localhost";
     CURL *c = reuse != NULL ? reuse : curl_easy_init();
     struct curl_slist *hl = NULL, *resolve = NULL;
-    struct body b = {NULL, 0};
+    struct tu_buf b = {NULL, 0};
     char *url, *res, *crt = NULL, *key = NULL, *ca = tu_pki_file("ca.crt"), *h;
     long code = 0;
     CURLcode rc;
@@ -284,7 +268,7 @@ void tu_request(const struct tu_proxy *p, CURL *reuse, const struct tu_req *r,
     curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, out->err);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tu_curl_collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_CAINFO, ca);
     /* The test server certificate names localhost and api.local only; tests use more names. */

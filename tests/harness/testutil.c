@@ -23,7 +23,9 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <openssl/pem.h>
 
+#include "common/certinfo.h"
 #include "common/cfg.h"
 #include "common/mpjson.h"
 #include "common/rpc_codec.h"
@@ -496,14 +498,9 @@ void tu_authd_stop(struct tu_authd *a)
 
 /* ---- http ---- */
 
-struct buf {
-    char *p;
-    size_t n;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+size_t tu_curl_collect(char *data, size_t size, size_t nmemb, void *arg)
 {
-    struct buf *b = arg;
+    struct tu_buf *b = arg;
     size_t n = size * nmemb;
 
     b->p = xrealloc(b->p, b->n + n + 1);
@@ -519,7 +516,7 @@ int tu_http_url(const char *url, const struct tu_http_opts *o, struct tu_http_re
     static const struct tu_http_opts none;
     CURL *c;
     struct curl_slist *hl = NULL;
-    struct buf b = {NULL, 0}, h = {NULL, 0};
+    struct tu_buf b = {NULL, 0}, h = {NULL, 0};
     char ebuf[CURL_ERROR_SIZE] = "";
     long code = 0;
     CURLcode rc;
@@ -535,9 +532,9 @@ int tu_http_url(const char *url, const struct tu_http_opts *o, struct tu_http_re
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, o->method != NULL ? o->method : "GET");
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tu_curl_collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, tu_curl_collect);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
     hl = curl_slist_append(hl, "Expect:");
@@ -841,4 +838,55 @@ void tu_assert_readme_documents(const struct cfg_key *keys, size_t n, const char
     }
     free(text);
     free(path);
+}
+
+/* ---- PKI files ---- */
+
+char *tu_pki_text(const char *name)
+{
+    char *path = tu_pki_file(name), *s = tu_read_file(path, NULL);
+
+    if (s == NULL)
+        fail_msg("missing PKI file %s", path);
+    free(path);
+    return s;
+}
+
+X509 *tu_pki_x509(const char *name)
+{
+    char *pem = tu_pki_text(name);
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+    if (x == NULL)
+        fail_msg("no certificate in PKI file %s", name);
+    BIO_free(b);
+    free(pem);
+    return x;
+}
+
+char *tu_pki_sha(const char *name)
+{
+    X509 *x = tu_pki_x509(name);
+    char *out = xmalloc(CERT_SHA_HEX_LEN + 1);
+
+    certinfo_x509_sha256_hex(x, out);
+    X509_free(x);
+    return out;
+}
+
+int tu_sh(const char *cmd, const char *logdir)
+{
+    char *full = xasprintf("( %s ) >'%s/cmd.log' 2>&1", cmd, logdir);
+    int st = system(full);
+
+    free(full);
+    st = st == -1 ? -1 : WEXITSTATUS(st);
+    if (st != 0) {
+        full = xasprintf("echo 'command failed: %s'; cat '%s/cmd.log'", cmd, logdir);
+        if (system(full) != 0)
+            print_error("(cannot show %s/cmd.log)\n", logdir);
+        free(full);
+    }
+    return st;
 }

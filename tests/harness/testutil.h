@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <openssl/x509.h>
 
 /* Value of KEY in the fixture env file ($CB_TEST_ENV), or getenv(KEY); aborts if absent. */
 const char *tu_env(const char *key);
@@ -27,6 +28,23 @@ char *tu_tmpdir(const char *tag);
 /* Read a whole file (heap, NUL-terminated) or NULL. */
 char *tu_read_file(const char *path, size_t *len);
 int tu_write_file(const char *path, const char *data, size_t len);
+/* The text of a PKI file (heap); fails the test when it is missing. */
+char *tu_pki_text(const char *name);
+/* The first certificate of a PKI file (the caller frees it); fails the test if none. */
+X509 *tu_pki_x509(const char *name);
+/* Lowercase sha256 hex of the DER of a PKI file's first certificate (heap). */
+char *tu_pki_sha(const char *name);
+/* Run a shell command with its output in logdir/cmd.log, printed when it fails; returns
+ * its exit status (-1 if it could not run). */
+int tu_sh(const char *cmd, const char *logdir);
+
+/* A libcurl write callback collecting the body into a tu_buf (NUL-terminated). */
+struct tu_buf {
+    char *p;
+    size_t n;
+};
+size_t tu_curl_collect(char *data, size_t size, size_t nmemb, void *arg);
+
 /* fork+exec argv with stdout/stderr appended to log_path (NULL = /dev/null). */
 pid_t tu_spawn(const char *const *argv, const char *log_path);
 long tu_now_ms(void);

@@ -51,35 +51,9 @@ static int group_teardown(void **state)
 
 /* ---- helpers ---- */
 
-static char *pki(const char *name)
-{
-    char *path = tu_pki_file(name);
-    char *s = tu_read_file(path, NULL);
-
-    if (s == NULL)
-        fail_msg("missing PKI file %s", path);
-    free(path);
-    return s;
-}
-
 static char *cat2(const char *a, const char *b)
 {
     return xasprintf("%s\n%s", a, b);
-}
-
-/* sha256hex of the first certificate in a PEM file of the PKI. */
-static char *sha_of(const char *name)
-{
-    char *pem = pki(name), *out = xmalloc(CERT_SHA_HEX_LEN + 1);
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-
-    assert_non_null(x);
-    certinfo_x509_sha256_hex(x, out);
-    X509_free(x);
-    BIO_free(b);
-    free(pem);
-    return out;
 }
 
 static int upload(const char *org, const char *body, json_t **reply)
@@ -128,7 +102,7 @@ static void delete_cert(const char *id)
 
 static void s01_upload_single_cert(void **state)
 {
-    char *pem = pki("client1.crt"), *sha = sha_of("client1.crt");
+    char *pem = tu_pki_text("client1.crt"), *sha = tu_pki_sha("client1.crt");
     json_t *j = NULL;
     PGresult *res;
 
@@ -151,7 +125,7 @@ static void s01_upload_single_cert(void **state)
 
 static void s02_upload_with_org(void **state)
 {
-    char *pem = pki("client1.crt"), *sha = sha_of("client1.crt"), *id = xasprintf("default%s", sha);
+    char *pem = tu_pki_text("client1.crt"), *sha = tu_pki_sha("client1.crt"), *id = xasprintf("default%s", sha);
     json_t *j = NULL, *l = NULL;
 
     assert_int_equal(upload("default", pem, &j), 200);
@@ -173,8 +147,8 @@ static void s02_upload_with_org(void **state)
 
 static void s03_upload_cert_and_key(void **state)
 {
-    char *crt = pki("client2.crt"), *key = pki("client2.key"), *body = cat2(crt, key);
-    char *sha = sha_of("client2.crt"), *path = xasprintf("/tyk/certs/%s", sha);
+    char *crt = tu_pki_text("client2.crt"), *key = tu_pki_text("client2.key"), *body = cat2(crt, key);
+    char *sha = tu_pki_sha("client2.crt"), *path = xasprintf("/tyk/certs/%s", sha);
     json_t *j = NULL;
     PGresult *res;
 
@@ -202,8 +176,8 @@ static void s03_upload_cert_and_key(void **state)
 
 static void s04_upload_mismatched_key(void **state)
 {
-    char *crt = pki("client1.crt"), *key = pki("client2.key"), *body = cat2(crt, key);
-    char *sha = sha_of("client1.crt");
+    char *crt = tu_pki_text("client1.crt"), *key = tu_pki_text("client2.key"), *body = cat2(crt, key);
+    char *sha = tu_pki_sha("client1.crt");
     PGresult *res;
 
     expect_upload_error(body, "tls: private key does not match public key");
@@ -218,7 +192,7 @@ static void s04_upload_mismatched_key(void **state)
 
 static void s05_duplicate_upload(void **state)
 {
-    char *pem = pki("client3.crt"), *sha = sha_of("client3.crt");
+    char *pem = tu_pki_text("client3.crt"), *sha = tu_pki_sha("client3.crt");
     char *msg = xasprintf("Certificate with default%s id already exists", sha);
     char *id1 = xasprintf("default%s", sha), *id2 = xasprintf("other%s", sha);
     json_t *j = NULL;
@@ -239,7 +213,7 @@ static void s05_duplicate_upload(void **state)
 
 static void s06_not_pem(void **state)
 {
-    char *key = pki("client1.key");
+    char *key = tu_pki_text("client1.key");
     static const char *msg = "Failed to decode certificate. It should be PEM encoded.";
 
     expect_upload_error("", msg);
@@ -257,7 +231,7 @@ static void s07_invalid_x509(void **state)
 
 static void s08_expired_cert(void **state)
 {
-    char *pem = pki("expired.crt");
+    char *pem = tu_pki_text("expired.crt");
 
     expect_upload_error(pem, "certificate is expired");
     free(pem);
@@ -265,7 +239,7 @@ static void s08_expired_cert(void **state)
 
 static void s09_public_key(void **state)
 {
-    char *pub = pki("pub.pem"), *path;
+    char *pub = tu_pki_text("pub.pem"), *path;
     json_t *j = NULL;
     const char *id;
     char *cn;
@@ -293,8 +267,8 @@ static void s09_public_key(void **state)
 
 static void s10_combinations(void **state)
 {
-    char *pub = pki("pub.pem"), *crt = pki("client1.crt"), *k1 = pki("client1.key");
-    char *k2 = pki("client2.key"), *a = cat2(pub, crt), *b1 = cat2(crt, k1), *b = cat2(b1, k2);
+    char *pub = tu_pki_text("pub.pem"), *crt = tu_pki_text("client1.crt"), *k1 = tu_pki_text("client1.key");
+    char *k2 = tu_pki_text("client2.key"), *a = cat2(pub, crt), *b1 = cat2(crt, k1), *b = cat2(b1, k2);
 
     expect_upload_error(a, "Public keys can't be combined with certificates");
     expect_upload_error(b, "Found multiple private keys");
@@ -309,7 +283,7 @@ static void s10_combinations(void **state)
 
 static void s11_chain_fingerprint(void **state)
 {
-    char *chain = pki("chain_client1.pem"), *leaf = sha_of("client1.crt"), *path;
+    char *chain = tu_pki_text("chain_client1.pem"), *leaf = tu_pki_sha("client1.crt"), *path;
     json_t *j = NULL;
 
     assert_int_equal(upload("chain", chain, &j), 200);
@@ -329,8 +303,8 @@ static void s11_chain_fingerprint(void **state)
 
 static void s12_list_by_org(void **state)
 {
-    char *c1 = pki("client1.crt"), *c2 = pki("client2.crt");
-    char *s1 = sha_of("client1.crt"), *s2 = sha_of("client2.crt");
+    char *c1 = tu_pki_text("client1.crt"), *c2 = tu_pki_text("client2.crt");
+    char *s1 = tu_pki_sha("client1.crt"), *s2 = tu_pki_sha("client2.crt");
     char *i1 = xasprintf("1%s", s1), *i2 = xasprintf("1%s", s2);
     json_t *j = NULL, *want = json_pack("{s:[s,s]}", "certs", i1, i2);
 
@@ -357,7 +331,7 @@ static void s12_list_by_org(void **state)
 
 static void s13_list_detailed(void **state)
 {
-    char *ca = pki("ca.crt"), *sca = sha_of("ca.crt"), *id = xasprintf("1%s", sca);
+    char *ca = tu_pki_text("ca.crt"), *sca = tu_pki_sha("ca.crt"), *id = xasprintf("1%s", sca);
     json_t *j = NULL, *e;
     static const char *const keys[] = {"id", "issuer_cn", "subject_cn", "dns_names",
                                        "has_private", "not_before", "not_after", "is_ca"};
@@ -380,7 +354,7 @@ static void s13_list_detailed(void **state)
 
 static void s14_get_unknown_and_multi(void **state)
 {
-    char *pem = pki("client1.crt"), *sha = sha_of("client1.crt");
+    char *pem = tu_pki_text("client1.crt"), *sha = tu_pki_sha("client1.crt");
     char *multi = xasprintf("/tyk/certs/%s,%s", sha, "deadbeef");
     json_t *j = NULL;
 
@@ -401,7 +375,7 @@ static void s14_get_unknown_and_multi(void **state)
 
 static void s15_delete(void **state)
 {
-    char *pem = pki("client1.crt"), *sha = sha_of("client1.crt"), *id = xasprintf("1%s", sha);
+    char *pem = tu_pki_text("client1.crt"), *sha = tu_pki_sha("client1.crt"), *id = xasprintf("1%s", sha);
     char *path = xasprintf("/tyk/certs/%s?org_id=1", id), *get = xasprintf("/tyk/certs/%s", id);
     json_t *j = NULL;
 
@@ -446,7 +420,7 @@ static void s16_admin_secret_required(void **state)
 
 static unsigned char *key_der(const char *name, size_t *len)
 {
-    char *pem = pki(name);
+    char *pem = tu_pki_text(name);
     BIO *b = BIO_new_mem_buf(pem, -1);
     char *nm = NULL, *hdr = NULL;
     unsigned char *data = NULL, *out;
@@ -479,8 +453,8 @@ static unsigned char *stored_envelope(const char *id, size_t *len)
 
 static void s17_key_encryption_at_rest(void **state)
 {
-    char *crt = pki("client3.crt"), *key = pki("client3.key"), *body = cat2(crt, key);
-    char *sha = sha_of("client3.crt");
+    char *crt = tu_pki_text("client3.crt"), *key = tu_pki_text("client3.key"), *body = cat2(crt, key);
+    char *sha = tu_pki_sha("client3.crt");
     const char *secrets[] = {"s3cret"};
     unsigned char *want, *env, *pt = NULL;
     size_t wlen, elen, plen;
@@ -508,7 +482,7 @@ static void s17_key_encryption_at_rest(void **state)
 
 static void s17_legacy_encrypted_key_import(void **state)
 {
-    char *crt = pki("client1.crt"), *sha = sha_of("client1.crt"), *b64, *body;
+    char *crt = tu_pki_text("client1.crt"), *sha = tu_pki_sha("client1.crt"), *b64, *body;
     const char *secrets[] = {"s3cret"};
     unsigned char iv[16], *der, *enc = NULL, *env, *pt = NULL;
     size_t dlen, elen, envlen, plen;
@@ -565,8 +539,8 @@ static void s18_encoding_secret_required(void **state)
 
 static void s19_wrong_secret_then_rotation(void **state)
 {
-    char *crt = pki("client2.crt"), *key = pki("client2.key"), *body = cat2(crt, key);
-    char *sha = sha_of("client2.crt"), *path = xasprintf("/tyk/certs/%s", sha);
+    char *crt = tu_pki_text("client2.crt"), *key = tu_pki_text("client2.key"), *body = cat2(crt, key);
+    char *sha = tu_pki_sha("client2.crt"), *path = xasprintf("/tyk/certs/%s", sha);
     struct tu_authd other;
     json_t *j = NULL, *res = NULL, *err = NULL;
     char *out = NULL;
@@ -650,7 +624,7 @@ static char *key_body(const char *org, const char *cert, const char *extra)
 
 static void s36_create_key_for_certificate(void **state)
 {
-    char *pem = pki("client1.crt"), *sha = sha_of("client1.crt"), *id = xasprintf("default%s", sha);
+    char *pem = tu_pki_text("client1.crt"), *sha = tu_pki_sha("client1.crt"), *id = xasprintf("default%s", sha);
     char *body = key_body("default", id, NULL), *want_json, *want;
     struct tu_authd m;
     json_t *j = NULL;
@@ -684,7 +658,7 @@ static void s36_create_key_for_certificate(void **state)
 
 static void s37_create_key_twice(void **state)
 {
-    char *sha = sha_of("client2.crt"), *id = xasprintf("default%s", sha);
+    char *sha = tu_pki_sha("client2.crt"), *id = xasprintf("default%s", sha);
     char *body = key_body("default", id, NULL), *msg;
     json_t *j = NULL;
     const char *key;
@@ -704,8 +678,8 @@ static void s37_create_key_twice(void **state)
 
 static void s45_put_certificate_rules(void **state)
 {
-    char *c1 = pki("client1.crt"), *c2 = pki("client2.crt");
-    char *s1 = sha_of("client1.crt"), *s2 = sha_of("client2.crt");
+    char *c1 = tu_pki_text("client1.crt"), *c2 = tu_pki_text("client2.crt");
+    char *s1 = tu_pki_sha("client1.crt"), *s2 = tu_pki_sha("client2.crt");
     char *id1 = xasprintf("k45%s", s1), *id2 = xasprintf("k45%s", s2);
     char *body = key_body("k45", id1, NULL), *path, *b;
     json_t *j = NULL;
@@ -756,7 +730,7 @@ static char *binding_body(const char *org, const char *bindings)
 
 static void s64_create_with_bindings(void **state)
 {
-    char *c1 = pki("client1.crt"), *s1 = sha_of("client1.crt"), *id1 = xasprintf("default%s", s1);
+    char *c1 = tu_pki_text("client1.crt"), *s1 = tu_pki_sha("client1.crt"), *id1 = xasprintf("default%s", s1);
     char *b, *list = xasprintf("[\"%s\"]", id1);
     json_t *j = NULL;
 
@@ -788,7 +762,7 @@ static void s64_create_with_bindings(void **state)
 
 static void s65_put_bindings(void **state)
 {
-    char *c1 = pki("client1.crt"), *s1 = sha_of("client1.crt"), *id1 = xasprintf("o65%s", s1);
+    char *c1 = tu_pki_text("client1.crt"), *s1 = tu_pki_sha("client1.crt"), *id1 = xasprintf("o65%s", s1);
     char *one = xasprintf("[\"%s\"]", id1), *two = xasprintf("[\"%s\",\"o65unknown\"]", id1);
     char *b, *path;
     json_t *j = NULL;
@@ -1009,7 +983,7 @@ static void bad_input_errors(void **state)
 
 static void apis_crud_and_validation(void **state)
 {
-    char *c1 = pki("client1.crt"), *s1 = sha_of("client1.crt"), *body;
+    char *c1 = tu_pki_text("client1.crt"), *s1 = tu_pki_sha("client1.crt"), *body;
     json_t *j = NULL;
 
     assert_int_equal(upload(NULL, c1, NULL), 200);
@@ -1121,8 +1095,8 @@ static int tls_call(const struct tu_authd *a, const char *scheme, const char *cl
 
 static void api_tls_and_plain_refused(void **state)
 {
-    char *crt = pki("server.crt"), *key = pki("server.key"), *body = cat2(crt, key);
-    char *sha = sha_of("server.crt"), *extra, *more;
+    char *crt = tu_pki_text("server.crt"), *key = tu_pki_text("server.key"), *body = cat2(crt, key);
+    char *sha = tu_pki_sha("server.crt"), *extra, *more;
     struct tu_authd t;
     json_t *j = NULL;
 
@@ -1165,7 +1139,7 @@ static void api_tls_and_plain_refused(void **state)
  * listed one, and the admin secret is still required on top. */
 static void s79_control_api_mtls(void **state)
 {
-    char *ca = pki("ca.crt"), *ca_sha = sha_of("ca.crt"), *ca_path = tu_pki_file("ca.crt");
+    char *ca = tu_pki_text("ca.crt"), *ca_sha = tu_pki_sha("ca.crt"), *ca_path = tu_pki_file("ca.crt");
     char *more, *extra;
     struct tu_authd t;
     json_t *j = NULL;
@@ -1265,7 +1239,7 @@ static void pg_tls_verify_full(void **state)
 {
     char *dir = tu_tmpdir("pgtls"), *svc = tu_srcpath("tests/harness/services.sh");
     char *crt = tu_pki_file("server.crt"), *key = tu_pki_file("server.key");
-    char *ca = tu_pki_file("ca.crt"), *cmd, *ci, *extra, *resp = NULL, *c1 = pki("client1.crt");
+    char *ca = tu_pki_file("ca.crt"), *cmd, *ci, *extra, *resp = NULL, *c1 = tu_pki_text("client1.crt");
     int port = tu_free_port();
     struct tu_authd t;
     long deadline;
@@ -1338,8 +1312,8 @@ static void pg_tls_verify_full(void **state)
 
 static void rpc_methods(void **state)
 {
-    char *crt = pki("client3.crt"), *key = pki("client3.key"), *body = cat2(crt, key);
-    char *sha = sha_of("client3.crt"), *kbody;
+    char *crt = tu_pki_text("client3.crt"), *key = tu_pki_text("client3.key"), *body = cat2(crt, key);
+    char *sha = tu_pki_sha("client3.crt"), *kbody;
     json_t *res = NULL, *err = NULL, *j = NULL, *c;
     long long rev1, rev2;
     int fd = tu_rpc_connect(&authd);
@@ -1529,7 +1503,7 @@ static void expect_status(json_t *res, int status, const char *error)
  * subscribe); the proxy's e2e tests replay the spec scenarios over TLS. */
 static void rpc_authorize_and_push(void **state)
 {
-    char *sha = sha_of("client2.crt"), *id = xasprintf("default%s", sha), *crt = pki("client2.crt");
+    char *sha = tu_pki_sha("client2.crt"), *id = xasprintf("default%s", sha), *crt = tu_pki_text("client2.crt");
     char *kbody = key_body("default", id, NULL), *path, *want;
     int fd = tu_rpc_connect(&authd), sub = tu_rpc_connect(&authd);
     json_t *res = NULL, *err = NULL, *j = NULL;

@@ -40,42 +40,10 @@ static char *key_bound;            /* token bound to client1 (APIs bind, param) 
 
 /* ---- helpers ---- */
 
-static char *pki_text(const char *name)
-{
-    char *path = tu_pki_file(name), *s = tu_read_file(path, NULL);
-
-    if (s == NULL)
-        fail_msg("missing PKI file %s", path);
-    free(path);
-    return s;
-}
-
-static X509 *pki_x509(const char *name)
-{
-    char *pem = pki_text(name);
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-
-    assert_non_null(x);
-    BIO_free(b);
-    free(pem);
-    return x;
-}
-
-static char *sha_of(const char *name)
-{
-    X509 *x = pki_x509(name);
-    char *out = xmalloc(CERT_SHA_HEX_LEN + 1);
-
-    certinfo_x509_sha256_hex(x, out);
-    X509_free(x);
-    return out;
-}
-
 /* RFC 9440 Client-Cert value ":<base64 DER>:" (heap). */
 static char *rfc9440(const char *name)
 {
-    X509 *x = pki_x509(name);
+    X509 *x = tu_pki_x509(name);
     unsigned char *der = NULL;
     int n = i2d_X509(x, &der);
     char *b64 = xmalloc((size_t)(4 * ((n + 2) / 3) + 1)), *out;
@@ -91,7 +59,7 @@ static char *rfc9440(const char *name)
 /* nginx's $ssl_client_escaped_cert: the PEM, URL-escaped (heap). */
 static char *escaped_pem(const char *name)
 {
-    char *pem = pki_text(name);
+    char *pem = tu_pki_text(name);
     char *e = curl_easy_escape(NULL, pem, 0), *out = xstrdup(e);
 
     curl_free(e);
@@ -166,7 +134,7 @@ static void expect(const struct tu_authd *a, const char *api, const char *cert, 
 
 static void upload_default(const char *name)
 {
-    char *pem = pki_text(name);
+    char *pem = tu_pki_text(name);
 
     assert_int_equal(tu_admin(&authd, "POST", "/tyk/certs?org_id=default", pem, NULL), 200);
     free(pem);
@@ -206,9 +174,9 @@ static int group_setup(void **state)
     tu_authd_start(&authd, &redis, conninfo, "{\"check_listen\":\"127.0.0.1:0\"}");
     tu_authd_start(&ngx, &redis, conninfo,
                    "{\"check_listen\":\"127.0.0.1:0\",\"check_cert_header\":\"X-SSL-Client-Cert\"}");
-    sha1 = sha_of("client1.crt");
-    sha2 = sha_of("client2.crt");
-    sha_ca = sha_of("ca.crt");
+    sha1 = tu_pki_sha("client1.crt");
+    sha2 = tu_pki_sha("client2.crt");
+    sha_ca = tu_pki_sha("ca.crt");
     upload_default("client1.crt");
     upload_default("client2.crt");
     upload_default("ca.crt");
@@ -286,7 +254,7 @@ static void check_certificate_auth(void **state)
 
 static void check_binding(void **state)
 {
-    char *other = sha_of("other_ca_client.crt");
+    char *other = tu_pki_sha("other_ca_client.crt");
     char *want = xasprintf("Certificate with SHA256 %s not allowed", other);
 
     expect(&authd, "bind", "client1.crt", VIA_RFC9440, key_bound, 200, NULL, key_bound);
@@ -307,7 +275,7 @@ static void check_binding(void **state)
 static void check_static_allowlist(void **state)
 {
     struct tu_http_resp r;
-    char *other = sha_of("other_ca_client.crt");
+    char *other = tu_pki_sha("other_ca_client.crt");
     char *want = xasprintf("Certificate with SHA256 %s not allowed", other), *kh;
 
     /* Keyless + allowlist [CA A]: no session, so no X-Certbound-Key. */

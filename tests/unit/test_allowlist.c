@@ -17,19 +17,6 @@
 #include "common/certinfo.h"
 #include "tests/harness/testutil.h"
 
-static X509 *load(const char *name)
-{
-    char *path = tu_pki_file(name);
-    FILE *f = fopen(path, "r");
-    X509 *x = f != NULL ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-
-    if (x == NULL)
-        fail_msg("cannot read %s", path);
-    fclose(f);
-    free(path);
-    return x;
-}
-
 static void expect(const struct allowlist *al, bool tls, X509 *leaf, STACK_OF(X509) *chain,
                    int want, const char *want_msg)
 {
@@ -45,7 +32,7 @@ static void expect(const struct allowlist *al, bool tls, X509 *leaf, STACK_OF(X5
 static void hash_entries_and_messages(void **state)
 {
     struct allowlist *al = allowlist_new();
-    X509 *c1 = load("client1.crt"), *c2 = load("client2.crt"), *exp = load("expired.crt");
+    X509 *c1 = tu_pki_x509("client1.crt"), *c2 = tu_pki_x509("client2.crt"), *exp = tu_pki_x509("expired.crt");
     char sha[CERT_SHA_HEX_LEN + 1], *want;
 
     assert_int_equal(allowlist_add(al, c1), 0);
@@ -70,9 +57,9 @@ static void hash_entries_and_messages(void **state)
 static void ca_entries_verify_the_leaf_only(void **state)
 {
     struct allowlist *al = allowlist_new();
-    X509 *ca = load("ca.crt"), *c1 = load("client1.crt"), *cao = load("clientauth_only.crt");
-    X509 *other = load("other_ca_client.crt"), *ca2 = load("ca2.crt");
-    X509 *exp = load("expired.crt");
+    X509 *ca = tu_pki_x509("ca.crt"), *c1 = tu_pki_x509("client1.crt"), *cao = tu_pki_x509("clientauth_only.crt");
+    X509 *other = tu_pki_x509("other_ca_client.crt"), *ca2 = tu_pki_x509("ca2.crt");
+    X509 *exp = tu_pki_x509("expired.crt");
     STACK_OF(X509) *chain = sk_X509_new_null();
 
     assert_int_equal(allowlist_add(al, ca), 0);

@@ -34,32 +34,10 @@ static struct proxy_config cfg;
 
 /* ---- helpers ---- */
 
-static char *pem_of(const char *file)
-{
-    char *path = tu_pki_file(file);
-    char *pem = tu_read_file(path, NULL);
-
-    assert_non_null(pem);
-    free(path);
-    return pem;
-}
-
-static X509 *x509_of(const char *file)
-{
-    char *pem = pem_of(file);
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-
-    assert_non_null(x);
-    BIO_free(b);
-    free(pem);
-    return x;
-}
-
 /* The store id (sha256 of the first certificate, or of the SPKI for a public key). */
 static char *id_of(const char *file)
 {
-    char *pem = pem_of(file);
+    char *pem = tu_pki_text(file);
     char *id = xmalloc(CERT_SHA_HEX_LEN + 1);
     STACK_OF(X509) *sk = certinfo_load_chain(pem, strlen(pem));
 
@@ -89,14 +67,14 @@ static char *id_of(const char *file)
 static char *add_cert(json_t *certs, const char *file, const char *keyfile)
 {
     char *id = id_of(file);
-    char *pem = pem_of(file);
+    char *pem = tu_pki_text(file);
     bool pub = strstr(pem, "PUBLIC KEY") != NULL;
     json_t *e =
         json_pack("{s:s, s:s, s:s, s:{}, s:b}", "id", id, "kind", pub ? "public_key" : "cert",
                   "pem", pem, "meta", "has_private", keyfile != NULL);
 
     if (keyfile != NULL) {
-        char *key = pem_of(keyfile);
+        char *key = tu_pki_text(keyfile);
 
         json_object_set_new(e, "private_key_pem", json_string(key));
         free(key);
@@ -172,14 +150,14 @@ static void assert_routes_to(const struct apis *a, const char *host, const char 
 static void check(const struct api *api, bool tls, const char *leaf_file, const char *chain_file,
                   int want, const char *want_msg)
 {
-    X509 *leaf = leaf_file != NULL ? x509_of(leaf_file) : NULL;
+    X509 *leaf = leaf_file != NULL ? tu_pki_x509(leaf_file) : NULL;
     STACK_OF(X509) *chain = NULL;
     char *msg = NULL;
     int st;
 
     if (chain_file != NULL) {
         chain = sk_X509_new_null();
-        sk_X509_push(chain, x509_of(chain_file));
+        sk_X509_push(chain, tu_pki_x509(chain_file));
     }
     st = allowlist_check(api->allow, tls, leaf, NULL, chain, time(NULL), &msg);
     if (st != want)
@@ -206,7 +184,7 @@ static char *not_allowed(const char *file)
 /* Does file verify against the policy's store (as the handshake would)? */
 static bool verifies(const struct tls_policy *p, const char *file)
 {
-    X509 *x = x509_of(file);
+    X509 *x = tu_pki_x509(file);
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     bool ok;
 
@@ -226,7 +204,7 @@ static int names_count(const struct tls_policy *p)
 
 static bool names_has(const struct tls_policy *p, const char *file)
 {
-    X509 *x = x509_of(file);
+    X509 *x = tu_pki_x509(file);
     bool found = false;
 
     for (int i = 0; i < names_count(p); i++)

@@ -28,6 +28,7 @@
 #include "common/certinfo.h"
 #include "common/keycrypt.h"
 #include "common/strutil.h"
+#include "tests/harness/testutil.h"
 
 #define MSG_NO_PEM "Failed to decode certificate. It should be PEM encoded."
 #define MSG_MULTI_KEYS "Found multiple private keys"
@@ -112,22 +113,6 @@ static char *pki_path(const char *name)
 
     snprintf(p, sizeof(paths[0]), "%s/%s", pkidir, name);
     return p;
-}
-
-static int run(const char *cmd)
-{
-    char full[4096];
-    int st;
-
-    snprintf(full, sizeof(full), "( %s ) >'%s/cmd.log' 2>&1", cmd, tmpdir);
-    st = system(full);
-    st = st == -1 ? -1 : WEXITSTATUS(st);
-    if (st != 0) {
-        snprintf(full, sizeof(full), "echo 'command failed: %s'; cat '%s/cmd.log'", cmd, tmpdir);
-        if (system(full) != 0)
-            print_error("(cannot show %s/cmd.log)\n", tmpdir);
-    }
-    return st;
 }
 
 static int parse_n(const char *body, size_t len, time_t now, const char *const *secrets, size_t n,
@@ -371,7 +356,7 @@ static int group_setup(void **state)
         return -1;
     snprintf(pkidir, sizeof(pkidir), "%s/pki", tmpdir);
     snprintf(cmd, sizeof(cmd), "'%s/tests/harness/certs.sh' '%s'", src != NULL ? src : ".", pkidir);
-    return run(cmd) == 0 ? 0 : -1;
+    return tu_sh(cmd, tmpdir) == 0 ? 0 : -1;
 }
 
 static int group_teardown(void **state)
@@ -379,7 +364,7 @@ static int group_teardown(void **state)
     char cmd[600];
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return run(cmd) == 0 ? 0 : -1;
+    return tu_sh(cmd, tmpdir) == 0 ? 0 : -1;
 }
 
 /* ---- IDs, chains, stored PEM ---- */
@@ -807,7 +792,7 @@ static void spki_sha_cli(const char *pub_file, char out[65])
     snprintf(der_path, sizeof(der_path), "%s/spki.der", tmpdir);
     snprintf(cmd, sizeof(cmd), "openssl pkey -pubin -in '%s' -outform DER -out '%s'", pub_file,
              der_path);
-    assert_int_equal(run(cmd), 0);
+    assert_int_equal(tu_sh(cmd, tmpdir), 0);
     der = slurp(der_path, &n);
     sha256_hex_of((const unsigned char *)der, n, out);
     free(der);
@@ -1187,7 +1172,7 @@ static void test_legacy_key_from_openssl_cli(void **state)
     snprintf(cmd, sizeof(cmd),
              "openssl pkey -in '%s' -traditional -aes256 -passout pass:s3cret -out '%s'",
              pki_path("client1.key"), path);
-    assert_int_equal(run(cmd), 0);
+    assert_int_equal(tu_sh(cmd, tmpdir), 0);
     enc = slurp(path, NULL);
     assert_non_null(strstr(enc, "DEK-Info: AES-256-CBC,"));
     body = catn(2, c1, enc);

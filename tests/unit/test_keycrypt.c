@@ -22,6 +22,7 @@
 
 #include "common/keycrypt.h"
 #include "common/strutil.h"
+#include "tests/harness/testutil.h"
 
 #define HDR 56
 #define OFF_ID 4
@@ -128,22 +129,6 @@ static char *tmp_path(const char *name)
 }
 
 /* Run a shell command quietly; its exit status. Its output is shown if it fails. */
-static int run(const char *cmd)
-{
-    char full[4096];
-    int st;
-
-    snprintf(full, sizeof(full), "( %s ) >'%s/cmd.log' 2>&1", cmd, tmpdir);
-    st = system(full);
-    st = st == -1 ? -1 : WEXITSTATUS(st);
-    if (st != 0) {
-        snprintf(full, sizeof(full), "echo 'command failed: %s'; cat '%s/cmd.log'", cmd, tmpdir);
-        if (system(full) != 0)
-            print_error("(cannot show %s/cmd.log)\n", tmpdir);
-    }
-    return st;
-}
-
 static int group_setup(void **state)
 {
     const char *base = getenv("CB_TEST_BINDIR");
@@ -157,7 +142,7 @@ static int group_teardown(void **state)
     char cmd[600];
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return run(cmd) == 0 ? 0 : -1;
+    return tu_sh(cmd, tmpdir) == 0 ? 0 : -1;
 }
 
 /* ---- envelope ---- */
@@ -291,7 +276,7 @@ static void test_hkdf_matches_openssl_cli(void **state)
              "openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt key:%s -kdfopt hexsalt:%s "
              "-kdfopt 'info:certbound private key v1' -out '%s' HKDF",
              s1, salt_hex, tmp_path("hkdf.txt"));
-    assert_int_equal(run(cmd), 0);
+    assert_int_equal(tu_sh(cmd, tmpdir), 0);
     txt = read_file(tmp_path("hkdf.txt"), &txtlen);
     /* "6E:B9:...": 32 uppercase hex pairs separated by colons. */
     for (size_t i = 0; i + 1 < txtlen && k < sizeof(key); i += 3) {
@@ -535,7 +520,7 @@ static void test_legacy_matches_openssl_enc(void **state)
     assert_int_equal(write_file(tmp_path("enc.in"), pt, sizeof(pt)), 0);
     snprintf(cmd, sizeof(cmd), "openssl enc -aes-256-cbc -K %s -iv %s -in '%s' -out '%s'", key_hex,
              iv_hex, tmp_path("enc.in"), tmp_path("enc.out"));
-    assert_int_equal(run(cmd), 0);
+    assert_int_equal(tu_sh(cmd, tmpdir), 0);
     ct = read_file(tmp_path("enc.out"), &ctlen);
     assert_int_equal(ctlen, 112);
 
@@ -593,7 +578,7 @@ static void test_legacy_matches_openssl_pkey_passin(void **state)
     write_legacy_pem(tmp_path("legacy.pem"), "EC PRIVATE KEY", iv, ct, ctlen);
     snprintf(cmd, sizeof(cmd), "openssl pkey -in '%s' -passin pass:%s -outform DER -out '%s'",
              tmp_path("legacy.pem"), s1, tmp_path("legacy.der"));
-    assert_int_equal(run(cmd), 0);
+    assert_int_equal(tu_sh(cmd, tmpdir), 0);
     out = read_file(tmp_path("legacy.der"), &outlen);
     p = out;
     back = d2i_AutoPrivateKey(NULL, &p, (long)outlen);
@@ -603,7 +588,7 @@ static void test_legacy_matches_openssl_pkey_passin(void **state)
     free(out);
     snprintf(cmd, sizeof(cmd), "openssl pkey -in '%s' -passin pass:wrong -outform DER -out '%s'",
              tmp_path("legacy.pem"), tmp_path("legacy2.der"));
-    assert_int_not_equal(run(cmd), 0);
+    assert_int_not_equal(tu_sh(cmd, tmpdir), 0);
 
     /* And keycrypt gets the DER back from what it wrote. */
     assert_int_equal(keycrypt_legacy_decrypt(s1, iv, ct, ctlen, &out, &outlen), 0);
